@@ -1,0 +1,1 @@
+//! Typed CRM and SCM records, so that plugins of one tenant share one vocabulary.
