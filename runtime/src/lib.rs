@@ -1,0 +1,13 @@
+//! # Alur runtime
+//!
+//! Runs business processes whose steps are tenant-supplied WebAssembly components.
+//!
+//! # Layout
+//! - [`sandbox`]: the wasmtime engine, the compiled-component cache, per-step limits and the host imports a
+//!   step sees (log, config, kv). Everything a guest can touch goes through here.
+//! - [`digest`]: content digests that name plugin versions and cache entries.
+//! - [`cli`]: the `alur` command line (the binary in `main.rs` only parses and dispatches).
+
+pub mod cli;
+pub mod digest;
+pub mod sandbox;

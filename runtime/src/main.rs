@@ -1,1 +1,15 @@
-fn main(){}
+//! The `alur` binary: parses the command line and hands over to the library.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("ALUR_LOG").unwrap_or_else(|_| EnvFilter::new("warn,alur=info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = alur_runtime::cli::Cli::parse();
+    let code = alur_runtime::cli::run(cli).await?;
+    std::process::exit(code);
+}

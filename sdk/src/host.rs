@@ -146,8 +146,9 @@ pub mod kv {
 
     /// Stores `value` as JSON under `key`.
     pub fn set<T: serde::Serialize>(key: &str, value: &T) -> Result<(), StepError> {
-        let bytes = serde_json::to_vec(value)
-            .map_err(|e| StepError::internal("invalid-state", format!("kv value for `{key}` cannot be encoded: {e}")))?;
+        let bytes = serde_json::to_vec(value).map_err(|e| {
+            StepError::internal("invalid-state", format!("kv value for `{key}` cannot be encoded: {e}"))
+        })?;
         set_bytes(key, &bytes);
         Ok(())
     }

@@ -62,6 +62,7 @@ pub use host::{config, kv, log};
 
 /// The generated `alur:step` bindings. Plugins use [`export_step!`] instead of these.
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments, reason = "generated ABI glue flattens the context record")]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
@@ -106,7 +107,7 @@ macro_rules! export_step {
                 }
             }
 
-            $crate::bindings::__export_step_world!(__AlurStepExport with_types_in $crate::bindings);
+    $crate::bindings::__export_step_world!(__AlurStepExport with_types_in $crate::bindings);
         };
     };
 }

@@ -1,0 +1,98 @@
+//! The one wasmtime [`Engine`] of a runtime node and the epoch ticker that gives it a wall clock.
+//!
+//! Why one engine: compiled code, the instance pool and the epoch counter are per engine, and a component
+//! compiled for one engine cannot run on another. Why one ticker thread per engine (and not a timer per
+//! call, as Extism does): a message to a timer thread per step costs more than the step itself
+//! (wasmtime #11814). Each store's deadline is then a number of ticks, checked by generated code at loop
+//! back-edges and function entries for the price of a load and a compare.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// How often the epoch advances. A spinning guest yields to the async executor (and has its deadline
+/// checked) once per tick, so this bounds both timeout precision and how long one guest holds a worker.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Sizing of the engine's instance pool.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Component instances alive at once, which is also how many steps run at once on this node.
+    pub max_concurrent: u32,
+    /// The largest linear memory any step may reach; a step's own cap (from its limits) is usually lower.
+    pub max_memory_bytes: usize,
+    /// Core instances in one component. Rust guests use a handful; Python (componentize-py) and
+    /// JavaScript guests need dozens.
+    pub max_core_instances_per_component: u32,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig { max_concurrent: 256, max_memory_bytes: 512 << 20, max_core_instances_per_component: 64 }
+    }
+}
+
+/// Builds the engine: cranelift, fuel metering, epoch interruption and the pooling allocator.
+pub fn build_engine(pool: &PoolConfig) -> wasmtime::Result<Engine> {
+    let mut pooling = PoolingAllocationConfig::default();
+    let per_component = pool.max_core_instances_per_component;
+    pooling
+        .total_component_instances(pool.max_concurrent)
+        .total_core_instances(pool.max_concurrent.saturating_mul(4).max(per_component))
+        .total_memories(pool.max_concurrent.saturating_mul(2).max(per_component))
+        .total_tables(pool.max_concurrent.saturating_mul(4).max(per_component))
+        .total_stacks(pool.max_concurrent)
+        .max_core_instances_per_component(per_component)
+        .max_memories_per_component(per_component)
+        .max_tables_per_component(per_component)
+        .max_memory_size(pool.max_memory_bytes)
+        // Python guests carry large tables of function references.
+        .table_elements(100_000)
+        // Big interpreters (Python, JS) have large instance records (many globals and functions).
+        .max_core_instance_size(4 << 20)
+        .max_component_instance_size(1 << 20);
+
+    let mut config = Config::new();
+    config
+        .cranelift_opt_level(OptLevel::Speed)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .wasm_component_model(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
+        // Deep recursion must end in a stack-overflow trap long before it could hurt the host.
+        .max_wasm_stack(1 << 20)
+        .async_stack_size(2 << 20);
+    Engine::new(&config)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a dedicated thread until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts ticking `engine`.
+    pub fn start(engine: Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new().name("alur-epoch".into()).spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })?;
+        Ok(EpochTicker { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
