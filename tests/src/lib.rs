@@ -1,1 +1,22 @@
+//! Support for Alur's end-to-end tests: the paths of the real compiled guest components (built by
+//! `build.rs`) and shared helpers.
 
+include!(concat!(env!("OUT_DIR"), "/components.rs"));
+
+/// The bytes of a compiled component.
+pub fn component_bytes(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("cannot read component {path}: {e}"))
+}
+
+/// The `alur` binary built beside the running test (`cargo test --workspace` builds it).
+pub fn alur_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/alur
+    let bin = exe.parent().and_then(|d| d.parent()).map(|d| d.join("alur")).expect("target layout");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` so the binary is built",
+        bin.display()
+    );
+    bin
+}
