@@ -82,7 +82,7 @@ impl ComponentCache {
         let mut origin = Origin::Memory;
         let prepared = slot
             .get_or_try_init(|| async {
-                if let Some(found) = self.from_disk(digest).await {
+                if let Some(found) = self.load_from_disk(digest).await {
                     origin = Origin::Disk;
                     return Ok(found);
                 }
@@ -99,10 +99,10 @@ impl ComponentCache {
         if let Some(ready) = slot.get() {
             return Some(ready.clone());
         }
-        slot.get_or_try_init(|| async { self.from_disk(digest).await.ok_or(()) }).await.ok().cloned()
+        slot.get_or_try_init(|| async { self.load_from_disk(digest).await.ok_or(()) }).await.ok().cloned()
     }
 
-    async fn from_disk(&self, digest: Digest) -> Option<Arc<PreparedComponent>> {
+    async fn load_from_disk(&self, digest: Digest) -> Option<Arc<PreparedComponent>> {
         let path = self.artifact_path(&digest)?;
         if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return None;

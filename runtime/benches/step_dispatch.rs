@@ -1,0 +1,183 @@
+//! Step dispatch cost, in one run: the raw-wasmtime floor against Alur's full dispatch.
+//!
+//! (a) floor: a pooled `InstancePre`, a fresh store with a bare WASI context, instantiate + call `run`
+//!     synchronously; no fuel, no epochs, no limits, no host imports beyond the WASI the component needs.
+//! (a') the same floor on an engine with fuel metering on, to show what metering costs.
+//! (b) Alur: `Sandbox::run`, a fresh store with fuel, memory cap, deadline, captured stdio, host imports, kv
+//!     overlay, async call, and JSON validation of the output.
+//! The step is the `noop` test component with a 1 KB JSON input. Also: compile time of the component and
+//! load time from the on-disk cache.
+//!
+//! `cargo bench --bench step_dispatch` (add `-- --quick` for a smoke run).
+
+use alur_runtime::sandbox::bindings;
+use alur_runtime::sandbox::engine::PoolConfig;
+use alur_runtime::sandbox::kv::MemoryKv;
+use alur_runtime::sandbox::limits::StepLimits;
+use alur_runtime::sandbox::{Sandbox, SandboxConfig, StepContext, StepRequest};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+struct Floor {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Floor {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+type RunParams<'a> = (bindings::Context, &'a str);
+type RunResults = (Result<String, bindings::StepError>,);
+
+fn floor_engine(fuel: bool) -> Engine {
+    let pool = PoolConfig::default();
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling.total_component_instances(pool.max_concurrent).max_memory_size(pool.max_memory_bytes);
+    let mut config = Config::new();
+    config.consume_fuel(fuel).allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    Engine::new(&config).expect("floor engine")
+}
+
+/// Per-iteration latencies of `f`, after a warm-up.
+fn sample(iterations: usize, mut f: impl FnMut()) -> Vec<Duration> {
+    for _ in 0..iterations / 10 {
+        f();
+    }
+    (0..iterations)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect()
+}
+
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+    mean: Duration,
+}
+
+fn stats(mut d: Vec<Duration>) -> Stats {
+    d.sort();
+    let mean = d.iter().sum::<Duration>() / d.len() as u32;
+    Stats { p50: d[d.len() / 2], p99: d[d.len() * 99 / 100], mean }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (rounds, iterations) = if quick { (1, 300) } else { (5, 5000) };
+    let wasm = std::fs::read(alur_tests::NOOP).expect("noop component");
+    let input = serde_json::json!({ "payload": "x".repeat(1000 - 15) }).to_string();
+    assert!((990..=1010).contains(&input.len()), "input is {} bytes", input.len());
+    let ctx = bindings::Context {
+        tenant: "bench".into(),
+        process: "bench".into(),
+        process_version: 1,
+        instance_id: "i".into(),
+        step_id: "s".into(),
+        attempt: 1,
+    };
+
+    // (a) and (a'): the floors.
+    let floors: Vec<_> = [false, true]
+        .into_iter()
+        .map(|fuel| {
+            let engine = floor_engine(fuel);
+            let component = Component::new(&engine, &wasm).expect("compiles");
+            let mut linker: Linker<Floor> = Linker::new(&engine);
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi links");
+            let pre = linker.instantiate_pre(&component).expect("links");
+            let run = component.get_export_index(None, "run").expect("exports run");
+            (engine, pre, run, fuel)
+        })
+        .collect();
+    let floor_once = |(engine, pre, run, fuel): &(Engine, wasmtime::component::InstancePre<Floor>, _, bool)| {
+        let mut store = Store::new(engine, Floor { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+        if *fuel {
+            store.set_fuel(u64::MAX).expect("fuel");
+        }
+        let instance = pre.instantiate(&mut store).expect("instantiates");
+        let f = instance.get_typed_func::<RunParams, RunResults>(&mut store, run).expect("typed run");
+        let (out,) = f.call(&mut store, (ctx.clone(), &input)).expect("calls");
+        assert!(out.is_ok());
+    };
+
+    // (b): Alur's dispatch, on a current-thread runtime so that no cross-thread wakeups are counted.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let cache_dir = tempfile::tempdir().expect("tempdir");
+    let config = SandboxConfig { cache_dir: Some(cache_dir.path().to_path_buf()), ..SandboxConfig::default() };
+    let sandbox = rt.block_on(async { Sandbox::new(config.clone(), Arc::new(MemoryKv::default())) }).expect("sandbox");
+    let compile_started = Instant::now();
+    let prepared = rt.block_on(sandbox.load(wasm.clone())).expect("loads");
+    let compile_time = compile_started.elapsed();
+    let step_context = StepContext {
+        tenant: "bench".into(),
+        process: "bench".into(),
+        process_version: 1,
+        instance_id: "i".into(),
+        step_id: "s".into(),
+        attempt: 1,
+    };
+    let alur_once = || {
+        let out = rt.block_on(sandbox.run(StepRequest {
+            component: &prepared,
+            plugin: "noop",
+            context: step_context.clone(),
+            input: &input,
+            config: Default::default(),
+            limits: StepLimits::default(),
+        }));
+        assert!(out.result.is_ok());
+    };
+
+    let mut rows: Vec<(&str, Vec<Stats>)> = vec![("floor", vec![]), ("floor+fuel", vec![]), ("alur", vec![])];
+    for _ in 0..rounds {
+        rows[0].1.push(stats(sample(iterations, || floor_once(&floors[0]))));
+        rows[1].1.push(stats(sample(iterations, || floor_once(&floors[1]))));
+        rows[2].1.push(stats(sample(iterations, alur_once)));
+    }
+
+    // The disk cache: a second sandbox over the same directory, as after a restart.
+    let load_started = Instant::now();
+    let restarted = rt.block_on(async { Sandbox::new(config, Arc::new(MemoryKv::default())) }).expect("sandbox");
+    let from_disk = rt.block_on(restarted.cached(prepared.digest)).expect("in the disk cache");
+    let load_time = load_started.elapsed();
+    drop(from_disk);
+
+    println!("step dispatch, noop Rust component, {}-byte JSON input, {rounds} rounds x {iterations} calls", input.len());
+    println!("{:<12} {:>10} {:>10} {:>10} {:>10} {:>10}", "path", "p50 min", "p50 med", "p50 max", "p99 med", "mean med");
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut p50_medians = Vec::new();
+    for (name, runs) in &rows {
+        let mut p50: Vec<f64> = runs.iter().map(|s| us(s.p50)).collect();
+        let mut p99: Vec<f64> = runs.iter().map(|s| us(s.p99)).collect();
+        let mut mean: Vec<f64> = runs.iter().map(|s| us(s.mean)).collect();
+        let (min, max) = (p50.iter().cloned().fold(f64::MAX, f64::min), p50.iter().cloned().fold(0.0, f64::max));
+        let med = median(&mut p50);
+        p50_medians.push(med);
+        println!(
+            "{name:<12} {min:>8.1}us {med:>8.1}us {max:>8.1}us {:>8.1}us {:>8.1}us",
+            median(&mut p99),
+            median(&mut mean)
+        );
+    }
+    println!("ratio alur/floor (p50): {:.2}  (target <= 1.25)", p50_medians[2] / p50_medians[0]);
+    println!("ratio alur/floor+fuel (p50): {:.2}", p50_medians[2] / p50_medians[1]);
+    println!("fuel metering cost on the floor (p50): {:.2}x", p50_medians[1] / p50_medians[0]);
+    println!("compile time of the component: {:.1} ms", compile_time.as_secs_f64() * 1e3);
+    println!("load time from the on-disk cache (engine start + deserialize + link): {:.1} ms", load_time.as_secs_f64() * 1e3);
+}
