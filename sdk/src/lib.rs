@@ -134,3 +134,8 @@ pub mod __private {
         })
     }
 }
+
+/// The README's plugin example, compiled as a doctest so that it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
