@@ -155,8 +155,14 @@ fn main() {
     let load_time = load_started.elapsed();
     drop(from_disk);
 
-    println!("step dispatch, noop Rust component, {}-byte JSON input, {rounds} rounds x {iterations} calls", input.len());
-    println!("{:<12} {:>10} {:>10} {:>10} {:>10} {:>10}", "path", "p50 min", "p50 med", "p50 max", "p99 med", "mean med");
+    println!(
+        "step dispatch, noop Rust component, {}-byte JSON input, {rounds} rounds x {iterations} calls",
+        input.len()
+    );
+    println!(
+        "{:<12} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "path", "p50 min", "p50 med", "p50 max", "p99 med", "mean med"
+    );
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
@@ -179,5 +185,8 @@ fn main() {
     println!("ratio alur/floor+fuel (p50): {:.2}", p50_medians[2] / p50_medians[1]);
     println!("fuel metering cost on the floor (p50): {:.2}x", p50_medians[1] / p50_medians[0]);
     println!("compile time of the component: {:.1} ms", compile_time.as_secs_f64() * 1e3);
-    println!("load time from the on-disk cache (engine start + deserialize + link): {:.1} ms", load_time.as_secs_f64() * 1e3);
+    println!(
+        "load time from the on-disk cache (engine start + deserialize + link): {:.1} ms",
+        load_time.as_secs_f64() * 1e3
+    );
 }
