@@ -5,9 +5,13 @@
 //! # Layout
 //! - [`sandbox`]: the wasmtime engine, the compiled-component cache, per-step limits and the host imports a
 //!   step sees (log, config, kv). Everything a guest can touch goes through here.
+//! - [`process`]: process definitions, validation, jq expressions and the executor.
 //! - [`digest`]: content digests that name plugin versions and cache entries.
+//! - [`store`]: durable state (SQLite embedded, in-memory for tests): plugins, processes, instances, journals, kv.
 //! - [`cli`]: the `alur` command line (the binary in `main.rs` only parses and dispatches).
 
 pub mod cli;
 pub mod digest;
+pub mod process;
 pub mod sandbox;
+pub mod store;

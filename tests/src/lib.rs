@@ -20,3 +20,5 @@ pub fn alur_bin() -> std::path::PathBuf {
     );
     bin
 }
+
+pub mod runtime;

@@ -6,7 +6,9 @@
 //! - `chatty`: prints 1 MiB to stdout, then answers; `sleep`: sleeps 60 s in a WASI clock call;
 //! - `fail`: returns a step error of config `kind` (invalid-input, business, transient, internal);
 //! - `ambient`: reports what it can reach of the environment, args, filesystem and network;
-//! - `count`: increments kv key `count` and returns the new value; `count-then-fail` does so and then fails.
+//! - `count`: increments kv key `count` and returns the new value; `count-then-fail` does so and then fails;
+//! - `tally`: counts its executions per (instance, step) in kv key `tally/<instance>/<step>`, optionally
+//!   spinning `work-ms` milliseconds first, and returns `{"step", "count", "input"}`.
 
 use alur_sdk::{Context, ErrorKind, Step, StepError};
 use serde_json::{Value, json};
@@ -26,7 +28,7 @@ impl Step for Hostile {
     type Input = Value;
     type Output = Value;
 
-    fn run(_ctx: &Context, input: Value) -> Result<Value, StepError> {
+    fn run(ctx: &Context, input: Value) -> Result<Value, StepError> {
         let mode = alur_sdk::config::get("mode").unwrap_or_else(|| "echo".into());
         match mode.as_str() {
             "echo" => Ok(input),
@@ -80,6 +82,17 @@ impl Step for Hostile {
                     return Err(StepError::transient("after-write", "failed after writing kv"));
                 }
                 Ok(json!({ "count": n }))
+            }
+            "tally" => {
+                let work: u64 = alur_sdk::config::parse("work-ms")?.unwrap_or(0);
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(work);
+                while std::time::Instant::now() < until {
+                    black_box(0);
+                }
+                let key = format!("tally/{}/{}", ctx.instance_id, ctx.step_id);
+                let n = alur_sdk::kv::get::<u64>(&key)?.unwrap_or(0) + 1;
+                alur_sdk::kv::set(&key, &n)?;
+                Ok(json!({ "step": ctx.step_id, "count": n, "input": input }))
             }
             other => Err(StepError::invalid_input("unknown-mode", format!("no such mode: {other}"))),
         }

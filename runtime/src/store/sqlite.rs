@@ -1,0 +1,1032 @@
+//! The embedded SQLite backend: WAL journal, `synchronous = FULL`, and group commit of instance work.
+//!
+//! # Connections
+//! A pool of a few connections serves reads and the rare administrative writes (plugin uploads, deploys,
+//! direct [`KvStore::commit`]s); WAL lets readers run beside the writer. [`InstanceStore::start`] and
+//! [`InstanceStore::commit`] go to ONE writer task with its own connection (see below). Administrative writes
+//! use `BEGIN IMMEDIATE`, so they queue on the write lock (busy timeout 5 s) instead of failing when another
+//! writer commits between their read and their write.
+//!
+//! # Group commit
+//! Callers send their work over a channel to the writer task, which takes the first request, drains whatever
+//! else is queued (up to [`MAX_BATCH`]), applies all of it in one transaction, commits once (one fsync) and
+//! then answers every caller. Each request runs inside its own savepoint: a request that fails on its own
+//! (a taken journal seq, an unknown instance) is rolled back to its savepoint and gets its error while the rest
+//! of the batch commits. If the transaction itself fails (the commit, or an error after which SQLite rolled
+//! the whole transaction back), every request of the batch gets the error and nothing of it is stored.
+//! An idempotent start whose key is taken (by an earlier batch or earlier in the same batch) answers
+//! [`Started::Existing`] and stores nothing.
+//!
+//! A caller that stops waiting (its future dropped) after sending does not withdraw its work: it is committed
+//! all the same, nobody is told.
+//!
+//! # Schema
+//! The SQL migrations in `runtime/migrations/sqlite/` are embedded in the binary and applied at open.
+
+use super::{
+    Commit, InstanceFilter, InstanceRecord, InstanceStatus, InstanceStore, JournalEntry, Millis, PluginStore,
+    PluginVersion, ProcessStore, ProcessVersion, Result, Started, StoreError, now_millis,
+};
+use crate::digest::Digest;
+use crate::sandbox::kv::{KvError, KvScope, KvStore, KvWrites};
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, Row};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The embedded migrations.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Most requests the writer applies in one transaction.
+pub const MAX_BATCH: usize = 512;
+/// Requests that may wait for the writer before senders wait for room.
+const QUEUE: usize = 4 * MAX_BATCH;
+/// Pooled connections for reads and administrative writes.
+const READ_CONNECTIONS: u32 = 4;
+/// How long a connection waits for another writer's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const INSTANCE_COLUMNS: &str = "id, tenant, process, version, status, input, output, error, idempotency_key, parent, \
+                                activity, created_at, updated_at";
+const PLUGIN_COLUMNS: &str = "name, version, digest, size, created_at";
+const PROCESS_COLUMNS: &str = "name, version, document, plugins, created_at";
+
+/// The SQLite backend. Cheap to clone (an `Arc` inside); the writer task ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: SqlitePool,
+    writer: mpsc::Sender<Request>,
+    transactions: Arc<AtomicU64>,
+    path: PathBuf,
+    /// The directory of an [`SqliteStore::open_in_memory`] store, deleted with the last clone.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("transactions_committed", &self.transactions_committed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database at `path`, applies the pending migrations and starts the
+    /// writer task. Must be called inside a Tokio runtime, which then runs the writer.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        Self::open_with(path, SqliteSynchronous::Full, None).await
+    }
+
+    /// A private, empty store for tests and benchmarks: a database file in a fresh temporary directory that is
+    /// deleted when the last clone is dropped. It runs the same code as a file store (WAL, pool beside the
+    /// writer, group commit), which a shared-cache `:memory:` database could not (no WAL, table locks instead),
+    /// but with `synchronous = OFF`, as nothing in it is meant to outlive the process.
+    pub async fn open_in_memory() -> Result<SqliteStore> {
+        let dir = tempfile::Builder::new()
+            .prefix("alur-store-")
+            .tempdir()
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let path = dir.path().join("alur.db");
+        Self::open_with(&path, SqliteSynchronous::Off, Some(dir)).await
+    }
+
+    async fn open_with(path: &Path, synchronous: SqliteSynchronous, temp: Option<tempfile::TempDir>) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .connect_with(options.clone())
+            .await
+            .map_err(db)?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(format!("migrating {}: {e}", path.display())))?;
+        let conn = options.connect().await.map_err(db)?;
+        let (writer, requests) = mpsc::channel(QUEUE);
+        let transactions = Arc::new(AtomicU64::new(0));
+        tokio::spawn(run_writer(conn, requests, transactions.clone()));
+        Ok(SqliteStore { inner: Arc::new(Inner { pool, writer, transactions, path: path.to_path_buf(), _temp: temp }) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// How many group-commit transactions the writer has committed (each holds one or more starts/commits).
+    pub fn transactions_committed(&self) -> u64 {
+        self.inner.transactions.load(Ordering::Relaxed)
+    }
+
+    fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+
+    /// Hands `work` to the writer and waits until its batch is committed.
+    async fn submit(&self, work: Work) -> Result<Done> {
+        let (reply, answer) = oneshot::channel();
+        self.inner.writer.send(Request { work, reply }).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The writer task.
+
+/// An instance row, encoded for SQL by the caller (so the writer only binds).
+struct InstanceRow {
+    id: String,
+    tenant: String,
+    process: String,
+    version: i64,
+    status: &'static str,
+    input: String,
+    output: Option<String>,
+    error: Option<String>,
+    idempotency_key: Option<String>,
+    parent: Option<String>,
+    activity: String,
+    created_at: Millis,
+    updated_at: Millis,
+}
+
+struct EntryRow {
+    instance: String,
+    seq: i64,
+    at: Millis,
+    event: String,
+}
+
+struct UpdateRow {
+    id: String,
+    status: &'static str,
+    output: Option<String>,
+    error: Option<String>,
+    activity: String,
+    updated_at: Millis,
+}
+
+enum Work {
+    Start { instance: Box<InstanceRow>, entries: Vec<EntryRow> },
+    Commit { entries: Vec<EntryRow>, updates: Vec<UpdateRow>, kv: Vec<(KvScope, KvWrites)> },
+}
+
+enum Done {
+    Started(Started),
+    Committed,
+}
+
+struct Request {
+    work: Work,
+    reply: oneshot::Sender<Result<Done>>,
+}
+
+/// Applies batches until every sender (every [`SqliteStore`] clone) is gone.
+async fn run_writer(mut conn: SqliteConnection, mut requests: mpsc::Receiver<Request>, committed: Arc<AtomicU64>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match apply_batch(&mut conn, &batch).await {
+            Ok(results) => {
+                committed.fetch_add(1, Ordering::Relaxed);
+                for (request, result) in batch.drain(..).zip(results) {
+                    // A caller that stopped waiting is not an error: its work is committed all the same.
+                    let _ = request.reply.send(result);
+                }
+            }
+            Err(error) => {
+                // Nothing of the batch is stored: end the transaction if SQLite has not already (an error
+                // here is "no transaction is active").
+                let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+                tracing::error!(%error, requests = batch.len(), "store: group commit failed");
+                for request in batch.drain(..) {
+                    let _ = request.reply.send(Err(StoreError::Database(error.clone())));
+                }
+            }
+        }
+    }
+    let _ = conn.close().await;
+}
+
+/// One transaction for the whole batch, one savepoint per request. `Err` = the transaction failed and
+/// nothing was stored (the message says why); `Ok` = committed, with each request's own outcome.
+async fn apply_batch(conn: &mut SqliteConnection, batch: &[Request]) -> Result<Vec<Result<Done>>, String> {
+    let sql = |e: sqlx::Error| e.to_string();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(sql)?;
+    let mut results = Vec::with_capacity(batch.len());
+    for request in batch {
+        sqlx::query("SAVEPOINT request").execute(&mut *conn).await.map_err(sql)?;
+        let result = apply_request(conn, &request.work).await;
+        if let Err(cause) = &result {
+            // Fails ("no such savepoint") if SQLite rolled the whole transaction back with the error (a full
+            // disk, an I/O error): then the batch fails with that error, rather than later statements running
+            // outside any transaction.
+            sqlx::query("ROLLBACK TO request")
+                .execute(&mut *conn)
+                .await
+                .map_err(|_| format!("{cause} (the transaction was rolled back)"))?;
+        }
+        sqlx::query("RELEASE request").execute(&mut *conn).await.map_err(sql)?;
+        results.push(result);
+    }
+    sqlx::query("COMMIT").execute(&mut *conn).await.map_err(sql)?;
+    Ok(results)
+}
+
+async fn apply_request(conn: &mut SqliteConnection, work: &Work) -> Result<Done> {
+    match work {
+        Work::Start { instance, entries } => {
+            if let Some(key) = &instance.idempotency_key {
+                let existing: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM instances WHERE tenant = ? AND process = ? AND idempotency_key = ?",
+                )
+                .bind(&instance.tenant)
+                .bind(&instance.process)
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
+                if let Some(id) = existing {
+                    return Ok(Done::Started(Started::Existing(id)));
+                }
+            }
+            sqlx::query(
+                "INSERT INTO instances (id, tenant, process, version, status, input, output, error, idempotency_key, \
+                 parent, activity, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&instance.id)
+            .bind(&instance.tenant)
+            .bind(&instance.process)
+            .bind(instance.version)
+            .bind(instance.status)
+            .bind(&instance.input)
+            .bind(&instance.output)
+            .bind(&instance.error)
+            .bind(&instance.idempotency_key)
+            .bind(&instance.parent)
+            .bind(&instance.activity)
+            .bind(instance.created_at)
+            .bind(instance.updated_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+            insert_entries(conn, entries).await?;
+            Ok(Done::Started(Started::Created))
+        }
+        Work::Commit { entries, updates, kv } => {
+            insert_entries(conn, entries).await?;
+            for u in updates {
+                let changed = sqlx::query(
+                    "UPDATE instances SET status = ?, output = ?, error = ?, activity = ?, updated_at = ? WHERE id = ?",
+                )
+                .bind(u.status)
+                .bind(&u.output)
+                .bind(&u.error)
+                .bind(&u.activity)
+                .bind(u.updated_at)
+                .bind(&u.id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+                if changed.rows_affected() == 0 {
+                    return Err(StoreError::Database(format!("update of unknown instance {}", u.id)));
+                }
+            }
+            for (scope, writes) in kv {
+                apply_kv(conn, scope, writes).await.map_err(db)?;
+            }
+            Ok(Done::Committed)
+        }
+    }
+}
+
+async fn insert_entries(conn: &mut SqliteConnection, entries: &[EntryRow]) -> Result<()> {
+    for e in entries {
+        sqlx::query("INSERT INTO journal (instance, seq, at, event) VALUES (?, ?, ?, ?)")
+            .bind(&e.instance)
+            .bind(e.seq)
+            .bind(e.at)
+            .bind(&e.event)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+async fn apply_kv(conn: &mut SqliteConnection, scope: &KvScope, writes: &KvWrites) -> Result<(), sqlx::Error> {
+    for (key, value) in writes {
+        match value {
+            Some(value) => {
+                sqlx::query(
+                    "INSERT INTO kv (tenant, plugin, key, value) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT (tenant, plugin, key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(&scope.tenant)
+                .bind(&scope.plugin)
+                .bind(key)
+                .bind(value.as_slice())
+                .execute(&mut *conn)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM kv WHERE tenant = ? AND plugin = ? AND key = ?")
+                    .bind(&scope.tenant)
+                    .bind(&scope.plugin)
+                    .bind(key)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Encoding and decoding.
+
+fn db(e: sqlx::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+fn corrupt(what: impl fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn to_json(value: &serde_json::Value) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Database(format!("encoding json: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| corrupt(format!("json: {e}")))
+}
+
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r SqliteRow,
+    column: &str,
+) -> Result<T> {
+    row.try_get(column).map_err(|e| corrupt(format!("column {column}: {e}")))
+}
+
+fn status_from_str(s: &str) -> Result<InstanceStatus> {
+    [InstanceStatus::Running, InstanceStatus::Completed, InstanceStatus::Failed, InstanceStatus::Cancelled]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+        .ok_or_else(|| corrupt(format!("instance status {s:?}")))
+}
+
+fn version_from(n: i64) -> Result<u32> {
+    u32::try_from(n).map_err(|_| corrupt(format!("version {n}")))
+}
+
+fn digest_from(text: &str) -> Result<Digest> {
+    text.parse().map_err(corrupt)
+}
+
+fn plugin_from_row(row: &SqliteRow) -> Result<PluginVersion> {
+    Ok(PluginVersion {
+        name: get(row, "name")?,
+        version: version_from(get(row, "version")?)?,
+        digest: digest_from(&get::<String>(row, "digest")?)?,
+        size: u64::try_from(get::<i64>(row, "size")?).map_err(corrupt)?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn process_from_row(row: &SqliteRow) -> Result<ProcessVersion> {
+    Ok(ProcessVersion {
+        name: get(row, "name")?,
+        version: version_from(get(row, "version")?)?,
+        document: from_json(&get::<String>(row, "document")?)?,
+        plugins: from_json(&get::<String>(row, "plugins")?)?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn instance_from_row(row: &SqliteRow) -> Result<InstanceRecord> {
+    let optional_json = |column: &str| -> Result<Option<serde_json::Value>> {
+        get::<Option<String>>(row, column)?.map(|text| from_json(&text)).transpose()
+    };
+    Ok(InstanceRecord {
+        id: get(row, "id")?,
+        tenant: get(row, "tenant")?,
+        process: get(row, "process")?,
+        version: version_from(get(row, "version")?)?,
+        status: status_from_str(&get::<String>(row, "status")?)?,
+        input: from_json(&get::<String>(row, "input")?)?,
+        output: optional_json("output")?,
+        error: optional_json("error")?,
+        idempotency_key: get(row, "idempotency_key")?,
+        parent: get(row, "parent")?,
+        activity: from_json(&get::<String>(row, "activity")?)?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn entry_from_row(row: &SqliteRow) -> Result<JournalEntry> {
+    Ok(JournalEntry {
+        instance: get(row, "instance")?,
+        seq: u64::try_from(get::<i64>(row, "seq")?).map_err(corrupt)?,
+        at: get(row, "at")?,
+        event: from_json(&get::<String>(row, "event")?)?,
+    })
+}
+
+fn encode_entries(entries: &[JournalEntry]) -> Result<Vec<EntryRow>> {
+    entries
+        .iter()
+        .map(|e| {
+            Ok(EntryRow {
+                instance: e.instance.clone(),
+                seq: i64::try_from(e.seq).map_err(|_| StoreError::Database(format!("journal seq {}", e.seq)))?,
+                at: e.at,
+                event: to_json(&e.event)?,
+            })
+        })
+        .collect()
+}
+
+fn encode_optional(value: &Option<serde_json::Value>) -> Result<Option<String>> {
+    value.as_ref().map(to_json).transpose()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The traits.
+
+#[async_trait]
+impl PluginStore for SqliteStore {
+    async fn put_plugin(
+        &self,
+        tenant: &str,
+        name: &str,
+        digest: Digest,
+        bytes: &[u8],
+    ) -> Result<(PluginVersion, bool)> {
+        let digest_text = digest.to_string();
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let existing =
+            sqlx::query(&format!("SELECT {PLUGIN_COLUMNS} FROM plugins WHERE tenant = ? AND name = ? AND digest = ?"))
+                .bind(tenant)
+                .bind(name)
+                .bind(&digest_text)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        if let Some(row) = existing {
+            return Ok((plugin_from_row(&row)?, false));
+        }
+        let next: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM plugins WHERE tenant = ? AND name = ?")
+                .bind(tenant)
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        let version = PluginVersion {
+            name: name.to_string(),
+            version: version_from(next)?,
+            digest,
+            size: bytes.len() as u64,
+            created_at: now_millis(),
+        };
+        sqlx::query("INSERT INTO plugin_blobs (digest, bytes) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING")
+            .bind(&digest_text)
+            .bind(bytes)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("INSERT INTO plugins (tenant, name, version, digest, size, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(tenant)
+            .bind(name)
+            .bind(next)
+            .bind(&digest_text)
+            .bind(bytes.len() as i64)
+            .bind(version.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok((version, true))
+    }
+
+    async fn plugin_versions(&self, tenant: &str, name: &str) -> Result<Vec<PluginVersion>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PLUGIN_COLUMNS} FROM plugins WHERE tenant = ? AND name = ? ORDER BY version"
+        ))
+        .bind(tenant)
+        .bind(name)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        rows.iter().map(plugin_from_row).collect()
+    }
+
+    async fn list_plugins(&self, tenant: &str) -> Result<Vec<PluginVersion>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PLUGIN_COLUMNS} FROM plugins p WHERE tenant = ? AND version = \
+             (SELECT MAX(version) FROM plugins q WHERE q.tenant = p.tenant AND q.name = p.name) ORDER BY name"
+        ))
+        .bind(tenant)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        rows.iter().map(plugin_from_row).collect()
+    }
+
+    async fn plugin_bytes(&self, digest: Digest) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT bytes FROM plugin_blobs WHERE digest = ?")
+            .bind(digest.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)
+    }
+
+    /// Also drops the bytes of digests that no plugin version of any tenant names any more.
+    async fn delete_plugin(&self, tenant: &str, name: &str) -> Result<bool> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let digests: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT digest FROM plugins WHERE tenant = ? AND name = ?")
+                .bind(tenant)
+                .bind(name)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+        if digests.is_empty() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM plugins WHERE tenant = ? AND name = ?")
+            .bind(tenant)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        for digest in &digests {
+            sqlx::query(
+                "DELETE FROM plugin_blobs WHERE digest = ? AND NOT EXISTS (SELECT 1 FROM plugins WHERE digest = ?)",
+            )
+            .bind(digest)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ProcessStore for SqliteStore {
+    async fn deploy(
+        &self,
+        tenant: &str,
+        name: &str,
+        document: &serde_json::Value,
+        plugins: &BTreeMap<String, Digest>,
+    ) -> Result<ProcessVersion> {
+        let document_text = to_json(document)?;
+        let plugins_text =
+            serde_json::to_string(plugins).map_err(|e| StoreError::Database(format!("encoding json: {e}")))?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let next: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM processes WHERE tenant = ? AND name = ?")
+                .bind(tenant)
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        let created_at = now_millis();
+        sqlx::query(
+            "INSERT INTO processes (tenant, name, version, document, plugins, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(tenant)
+        .bind(name)
+        .bind(next)
+        .bind(&document_text)
+        .bind(&plugins_text)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        for plugin in plugins.keys() {
+            sqlx::query("INSERT INTO process_plugins (tenant, plugin, process, version) VALUES (?, ?, ?, ?)")
+                .bind(tenant)
+                .bind(plugin)
+                .bind(name)
+                .bind(next)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(ProcessVersion {
+            name: name.to_string(),
+            version: version_from(next)?,
+            document: document.clone(),
+            plugins: plugins.clone(),
+            created_at,
+        })
+    }
+
+    async fn process_version(&self, tenant: &str, name: &str, version: Option<u32>) -> Result<Option<ProcessVersion>> {
+        let row = match version {
+            None => sqlx::query(&format!(
+                "SELECT {PROCESS_COLUMNS} FROM processes WHERE tenant = ? AND name = ? ORDER BY version DESC LIMIT 1"
+            ))
+            .bind(tenant)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?,
+            Some(n) => sqlx::query(&format!(
+                "SELECT {PROCESS_COLUMNS} FROM processes WHERE tenant = ? AND name = ? AND version = ?"
+            ))
+            .bind(tenant)
+            .bind(name)
+            .bind(i64::from(n))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?,
+        };
+        row.as_ref().map(process_from_row).transpose()
+    }
+
+    async fn list_processes(&self, tenant: &str) -> Result<Vec<ProcessVersion>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PROCESS_COLUMNS} FROM processes p WHERE tenant = ? AND version = \
+             (SELECT MAX(version) FROM processes q WHERE q.tenant = p.tenant AND q.name = p.name) ORDER BY name"
+        ))
+        .bind(tenant)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        rows.iter().map(process_from_row).collect()
+    }
+
+    async fn process_versions(&self, tenant: &str, name: &str) -> Result<Vec<u32>> {
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM processes WHERE tenant = ? AND name = ? ORDER BY version")
+                .bind(tenant)
+                .bind(name)
+                .fetch_all(self.pool())
+                .await
+                .map_err(db)?;
+        versions.into_iter().map(version_from).collect()
+    }
+
+    async fn plugin_in_use(&self, tenant: &str, plugin: &str) -> Result<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM process_plugins WHERE tenant = ? AND plugin = ? LIMIT 1")
+                .bind(tenant)
+                .bind(plugin)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(db)?;
+        Ok(found.is_some())
+    }
+}
+
+#[async_trait]
+impl InstanceStore for SqliteStore {
+    async fn start(&self, record: &InstanceRecord, entries: Vec<JournalEntry>) -> Result<Started> {
+        let instance = Box::new(InstanceRow {
+            id: record.id.clone(),
+            tenant: record.tenant.clone(),
+            process: record.process.clone(),
+            version: i64::from(record.version),
+            status: record.status.as_str(),
+            input: to_json(&record.input)?,
+            output: encode_optional(&record.output)?,
+            error: encode_optional(&record.error)?,
+            idempotency_key: record.idempotency_key.clone(),
+            parent: record.parent.clone(),
+            activity: to_json(&record.activity)?,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        });
+        let entries = encode_entries(&entries)?;
+        match self.submit(Work::Start { instance, entries }).await? {
+            Done::Started(started) => Ok(started),
+            Done::Committed => Err(StoreError::Database("writer answered a start with a commit".into())),
+        }
+    }
+
+    /// All or nothing: an entry for an unknown instance or a taken seq, or an update of an unknown instance,
+    /// fails this commit (and only this one of its batch).
+    async fn commit(&self, commit: Commit) -> Result<()> {
+        let entries = encode_entries(&commit.entries)?;
+        let updates = commit
+            .updates
+            .iter()
+            .map(|u| {
+                Ok(UpdateRow {
+                    id: u.id.clone(),
+                    status: u.status.as_str(),
+                    output: encode_optional(&u.output)?,
+                    error: encode_optional(&u.error)?,
+                    activity: to_json(&u.activity)?,
+                    updated_at: u.updated_at,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.submit(Work::Commit { entries, updates, kv: commit.kv }).await.map(|_| ())
+    }
+
+    async fn instance(&self, tenant: &str, id: &str) -> Result<Option<InstanceRecord>> {
+        let row = sqlx::query(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ? AND tenant = ?"))
+            .bind(id)
+            .bind(tenant)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        row.as_ref().map(instance_from_row).transpose()
+    }
+
+    /// A `limit` of 0 means no limit.
+    async fn list_instances(&self, tenant: &str, filter: &InstanceFilter) -> Result<Vec<InstanceRecord>> {
+        let mut sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE tenant = ?");
+        if filter.process.is_some() {
+            sql.push_str(" AND process = ?");
+        }
+        if filter.status.is_some() {
+            sql.push_str(" AND status = ?");
+        }
+        if filter.before.is_some() {
+            sql.push_str(" AND id < ?");
+        }
+        sql.push_str(" ORDER BY id DESC");
+        if filter.limit > 0 {
+            sql.push_str(" LIMIT ?");
+        }
+        let mut query = sqlx::query(&sql).bind(tenant);
+        if let Some(process) = &filter.process {
+            query = query.bind(process);
+        }
+        if let Some(status) = filter.status {
+            query = query.bind(status.as_str());
+        }
+        if let Some(before) = &filter.before {
+            query = query.bind(before);
+        }
+        if filter.limit > 0 {
+            query = query.bind(i64::from(filter.limit));
+        }
+        let rows = query.fetch_all(self.pool()).await.map_err(db)?;
+        rows.iter().map(instance_from_row).collect()
+    }
+
+    async fn journal(&self, id: &str) -> Result<Vec<JournalEntry>> {
+        let rows = sqlx::query("SELECT instance, seq, at, event FROM journal WHERE instance = ? ORDER BY seq")
+            .bind(id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Oldest first.
+    async fn unfinished(&self) -> Result<Vec<InstanceRecord>> {
+        let rows = sqlx::query(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE status = ? ORDER BY id"))
+            .bind(InstanceStatus::Running.as_str())
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)?;
+        rows.iter().map(instance_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl KvStore for SqliteStore {
+    async fn get(&self, scope: &KvScope, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        sqlx::query_scalar("SELECT value FROM kv WHERE tenant = ? AND plugin = ? AND key = ?")
+            .bind(&scope.tenant)
+            .bind(&scope.plugin)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| KvError(e.to_string()))
+    }
+
+    /// In its own transaction on the pool; the engine normally passes kv writes inside a [`Commit`] instead.
+    async fn commit(&self, scope: &KvScope, writes: &KvWrites) -> Result<(), KvError> {
+        let kv_error = |e: sqlx::Error| KvError(e.to_string());
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await.map_err(kv_error)?;
+        apply_kv(&mut tx, scope, writes).await.map_err(kv_error)?;
+        tx.commit().await.map_err(kv_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::InstanceUpdate;
+    use crate::store::memory::conformance::{self, entry, record};
+    use serde_json::json;
+
+    conformance::conformance_tests!(Arc::new(SqliteStore::open_in_memory().await.unwrap()));
+
+    #[test]
+    fn is_send_sync_and_clone() {
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<SqliteStore>();
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested.db");
+        let digest = Digest::of(b"bytes");
+        let r = record("t", "order", 1, Some("k"));
+        {
+            let store = SqliteStore::open(&path).await.unwrap();
+            store.put_plugin("t", "p", digest, b"bytes").await.unwrap();
+            let pins = BTreeMap::from([("p".to_string(), digest)]);
+            store.deploy("t", "order", &json!({"a": 1}), &pins).await.unwrap();
+            store.start(&r, vec![entry(&r.id, 1)]).await.unwrap();
+            let kv = vec![(
+                KvScope { tenant: "t".into(), plugin: "p".into() },
+                KvWrites::from([("k".into(), Some(vec![7]))]),
+            )];
+            InstanceStore::commit(&store, Commit { entries: vec![entry(&r.id, 2)], kv, ..Commit::default() })
+                .await
+                .unwrap();
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(store.plugin_versions("t", "p").await.unwrap().len(), 1);
+        assert_eq!(store.plugin_bytes(digest).await.unwrap().as_deref(), Some(b"bytes".as_slice()));
+        assert_eq!(store.process_version("t", "order", None).await.unwrap().unwrap().document, json!({"a": 1}));
+        assert!(store.plugin_in_use("t", "p").await.unwrap());
+        assert_eq!(store.instance("t", &r.id).await.unwrap(), Some(r.clone()));
+        assert_eq!(store.journal(&r.id).await.unwrap().len(), 2);
+        let scope = KvScope { tenant: "t".into(), plugin: "p".into() };
+        assert_eq!(store.get(&scope, "k").await.unwrap(), Some(vec![7]));
+        let again = store.start(&record("t", "order", 2, Some("k")), vec![]).await.unwrap();
+        assert_eq!(again, Started::Existing(r.id.clone()), "idempotency keys survive too");
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(sync, 2, "synchronous = FULL");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_commits_are_group_committed() {
+        // A file store with synchronous = FULL: each transaction is an fsync, as in production.
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("alur.db")).await.unwrap();
+        let r = record("t", "order", 1, None);
+        store.start(&r, vec![entry(&r.id, 1)]).await.unwrap();
+        let before = store.transactions_committed();
+        let tasks: Vec<_> = (2..=201)
+            .map(|seq| {
+                let store = store.clone();
+                let id = r.id.clone();
+                tokio::spawn(async move {
+                    InstanceStore::commit(&store, Commit { entries: vec![entry(&id, seq)], ..Commit::default() }).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let transactions = store.transactions_committed() - before;
+        let journal = store.journal(&r.id).await.unwrap();
+        assert_eq!(journal.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=201).collect::<Vec<_>>());
+        assert!((1..200).contains(&transactions), "200 commits took {transactions} transactions");
+        eprintln!("200 concurrent commits took {transactions} transactions");
+    }
+
+    /// Spawns every commit before yielding, so on the current-thread runtime they all queue before the writer
+    /// runs and land in one batch.
+    async fn commit_together(store: &SqliteStore, commits: Vec<Commit>) -> Vec<Result<()>> {
+        let tasks: Vec<_> = commits
+            .into_iter()
+            .map(|commit| {
+                let store = store.clone();
+                tokio::spawn(async move { InstanceStore::commit(&store, commit).await })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        results
+    }
+
+    #[tokio::test]
+    async fn a_failing_request_fails_alone_in_its_batch() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let r = record("t", "order", 1, None);
+        store.start(&r, vec![entry(&r.id, 1)]).await.unwrap();
+        let before = store.transactions_committed();
+        let scope = KvScope { tenant: "t".into(), plugin: "p".into() };
+        let bad = Commit {
+            entries: vec![entry(&r.id, 3), entry(&r.id, 1)],
+            kv: vec![(scope.clone(), KvWrites::from([("bad".into(), Some(vec![1]))]))],
+            ..Commit::default()
+        };
+        let commits = vec![
+            Commit { entries: vec![entry(&r.id, 2)], ..Commit::default() },
+            bad,
+            Commit { entries: vec![entry(&r.id, 4)], ..Commit::default() },
+        ];
+        let results = commit_together(&store, commits).await;
+        assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok(), "{results:?}");
+        assert_eq!(store.transactions_committed() - before, 1, "one batch");
+        let seqs: Vec<_> = store.journal(&r.id).await.unwrap().into_iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 4], "the failed request's seq 3 is rolled back with it");
+        assert_eq!(store.get(&scope, "bad").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn two_starts_with_one_key_in_one_batch() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let (a, b) = (record("t", "order", 1, Some("k")), record("t", "order", 2, Some("k")));
+        let before = store.transactions_committed();
+        let spawn = |r: InstanceRecord| {
+            let store = store.clone();
+            tokio::spawn(async move { store.start(&r, vec![entry(&r.id, 1)]).await.unwrap() })
+        };
+        let (ha, hb) = (spawn(a.clone()), spawn(b.clone()));
+        assert_eq!(ha.await.unwrap(), Started::Created);
+        assert_eq!(hb.await.unwrap(), Started::Existing(a.id.clone()));
+        assert_eq!(store.transactions_committed() - before, 1, "one batch");
+        assert!(store.journal(&b.id).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failing_batch_reports_the_error_to_all() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let r = record("t", "order", 1, None);
+        store.start(&r, vec![entry(&r.id, 1)]).await.unwrap();
+        // An error that makes SQLite roll back the whole transaction, as a full disk or an I/O error would.
+        sqlx::query(
+            "CREATE TRIGGER boom BEFORE INSERT ON journal WHEN NEW.event = '\"boom\"' \
+             BEGIN SELECT RAISE(ROLLBACK, 'boom'); END",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let before = store.transactions_committed();
+        let boom = JournalEntry { event: json!("boom"), ..entry(&r.id, 3) };
+        let done = InstanceUpdate {
+            id: r.id.clone(),
+            status: InstanceStatus::Completed,
+            output: Some(json!(1)),
+            error: None,
+            activity: json!(null),
+            updated_at: 1,
+        };
+        let commits = vec![
+            Commit { entries: vec![entry(&r.id, 2)], ..Commit::default() },
+            Commit { entries: vec![boom], ..Commit::default() },
+            Commit { updates: vec![done], ..Commit::default() },
+        ];
+        let results = commit_together(&store, commits).await;
+        assert!(results.iter().all(|r| matches!(r, Err(StoreError::Database(m)) if m.contains("boom"))), "{results:?}");
+        assert_eq!(store.transactions_committed(), before);
+        assert_eq!(store.journal(&r.id).await.unwrap().len(), 1, "nothing of the batch is stored");
+        assert_eq!(store.instance("t", &r.id).await.unwrap().unwrap().status, InstanceStatus::Running);
+
+        // The writer goes on with the next batch.
+        InstanceStore::commit(&store, Commit { entries: vec![entry(&r.id, 2)], ..Commit::default() }).await.unwrap();
+        assert_eq!(store.journal(&r.id).await.unwrap().len(), 2);
+        let started = store.start(&record("t", "order", 2, None), vec![]).await.unwrap();
+        assert_eq!(started, Started::Created);
+    }
+
+    #[tokio::test]
+    async fn the_writer_ends_with_the_last_clone() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let counter = store.inner.transactions.clone();
+        let other = store.clone();
+        drop(store);
+        other.start(&record("t", "p", 1, None), vec![]).await.unwrap();
+        assert_eq!(Arc::strong_count(&counter), 3, "the store and the writer still hold it");
+        drop(other);
+        for _ in 0..500 {
+            if Arc::strong_count(&counter) == 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the writer task did not end");
+    }
+}
