@@ -122,6 +122,9 @@ struct Inner {
     // std mutexes: map lookups and inserts only, never held across an await.
     live: Mutex<HashMap<String, Arc<Live>>>,
     versions: Mutex<LruCache<(String, String, u32), Arc<Version>>>,
+    /// The latest version number per (tenant, process), so a start does not read the store. Deploys through
+    /// this executor update it; with several nodes sharing a database (PostgreSQL, later) it needs invalidation.
+    latest: Mutex<HashMap<(String, String), u32>>,
 }
 
 /// The process executor of one runtime node.
@@ -153,6 +156,7 @@ impl Executor {
                 defaults,
                 live: Mutex::new(HashMap::new()),
                 versions: Mutex::new(LruCache::new(NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN))),
+                latest: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -184,7 +188,13 @@ impl Executor {
         if !problems.is_empty() {
             return Err(ExecutorError::InvalidDefinition(problems));
         }
-        Ok(self.inner.processes.deploy(tenant, &process.name, &document, &pinned).await?)
+        let deployed = self.inner.processes.deploy(tenant, &process.name, &document, &pinned).await?;
+        self.inner
+            .latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((tenant.to_string(), deployed.name.clone()), deployed.version);
+        Ok(deployed)
     }
 
     /// Starts an instance (or returns the one started before with the same idempotency key).
@@ -288,6 +298,8 @@ impl Inner {
     }
 
     async fn version(&self, tenant: &str, name: &str, version: Option<u32>) -> Result<Arc<Version>> {
+        let key = (tenant.to_string(), name.to_string());
+        let version = version.or_else(|| self.latest.lock().unwrap_or_else(|p| p.into_inner()).get(&key).copied());
         if let Some(v) = version {
             let key = (tenant.to_string(), name.to_string(), v);
             if let Some(found) = self.versions.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
@@ -299,6 +311,12 @@ impl Inner {
             .process_version(tenant, name, version)
             .await?
             .ok_or_else(|| ExecutorError::ProcessNotFound(name.to_string()))?;
+        if version.is_none() {
+            self.latest
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((tenant.to_string(), name.to_string()), stored.version);
+        }
         let key = (tenant.to_string(), name.to_string(), stored.version);
         if let Some(found) = self.versions.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(found.clone());

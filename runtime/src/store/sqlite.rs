@@ -36,7 +36,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, Row};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -225,26 +225,157 @@ async fn run_writer(mut conn: SqliteConnection, mut requests: mpsc::Receiver<Req
     let _ = conn.close().await;
 }
 
-/// One transaction for the whole batch, one savepoint per request. `Err` = the transaction failed and
-/// nothing was stored (the message says why); `Ok` = committed, with each request's own outcome.
+/// Rows per multi-row statement: SQLite allows 32766 bound variables; a journal row has four, an update six.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Commits a batch. The fast path writes the whole batch with a handful of multi-row statements in one
+/// transaction: the writer's cost is a few statements per batch, not several per request. If that fails
+/// (one request updates an unknown instance or reuses a journal number), every request is applied again in
+/// its own transaction, so a bad request fails alone. `Err` = nothing could be done at all.
 async fn apply_batch(conn: &mut SqliteConnection, batch: &[Request]) -> Result<Vec<Result<Done>>, String> {
+    match apply_combined(conn, batch).await {
+        Ok(results) => Ok(results),
+        Err(cause) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            tracing::debug!(%cause, requests = batch.len(), "store: batch failed as a whole; applying one by one");
+            let mut results = Vec::with_capacity(batch.len());
+            for request in batch {
+                let sql = |e: sqlx::Error| e.to_string();
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(sql)?;
+                let result = apply_request(conn, &request.work).await;
+                let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                if let Err(e) = sqlx::query(end).execute(&mut *conn).await {
+                    if result.is_ok() {
+                        return Err(format!("{e} (the transaction was rolled back)"));
+                    }
+                }
+                results.push(result);
+            }
+            Ok(results)
+        }
+    }
+}
+
+/// The fast path of [`apply_batch`]; leaves the transaction open on error for the caller to roll back.
+async fn apply_combined(conn: &mut SqliteConnection, batch: &[Request]) -> Result<Vec<Result<Done>>, String> {
     let sql = |e: sqlx::Error| e.to_string();
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(sql)?;
     let mut results = Vec::with_capacity(batch.len());
+    let mut new_instances: Vec<&InstanceRow> = Vec::new();
+    let mut entries: Vec<&EntryRow> = Vec::new();
+    let mut updates: HashMap<&str, &UpdateRow> = HashMap::new();
+    let mut kv: BTreeMap<(&str, &str, &str), Option<&[u8]>> = BTreeMap::new();
+    // Keys claimed by starts earlier in this batch, which the database cannot see yet.
+    let mut claimed: HashMap<(&str, &str, &str), &str> = HashMap::new();
     for request in batch {
-        sqlx::query("SAVEPOINT request").execute(&mut *conn).await.map_err(sql)?;
-        let result = apply_request(conn, &request.work).await;
-        if let Err(cause) = &result {
-            // Fails ("no such savepoint") if SQLite rolled the whole transaction back with the error (a full
-            // disk, an I/O error): then the batch fails with that error, rather than later statements running
-            // outside any transaction.
-            sqlx::query("ROLLBACK TO request")
-                .execute(&mut *conn)
-                .await
-                .map_err(|_| format!("{cause} (the transaction was rolled back)"))?;
+        match &request.work {
+            Work::Start { instance, entries: first } => {
+                if let Some(key) = &instance.idempotency_key {
+                    let slot = (instance.tenant.as_str(), instance.process.as_str(), key.as_str());
+                    if let Some(id) = claimed.get(&slot) {
+                        results.push(Ok(Done::Started(Started::Existing(id.to_string()))));
+                        continue;
+                    }
+                    let existing: Option<String> = sqlx::query_scalar(
+                        "SELECT id FROM instances WHERE tenant = ? AND process = ? AND idempotency_key = ?",
+                    )
+                    .bind(slot.0)
+                    .bind(slot.1)
+                    .bind(slot.2)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(sql)?;
+                    if let Some(id) = existing {
+                        results.push(Ok(Done::Started(Started::Existing(id))));
+                        continue;
+                    }
+                    claimed.insert(slot, instance.id.as_str());
+                }
+                new_instances.push(instance);
+                entries.extend(first);
+                results.push(Ok(Done::Started(Started::Created)));
+            }
+            Work::Commit { entries: more, updates: changes, kv: writes } => {
+                entries.extend(more);
+                for u in changes {
+                    updates.insert(u.id.as_str(), u);
+                }
+                for (scope, writes) in writes {
+                    for (key, value) in writes {
+                        kv.insert((scope.tenant.as_str(), scope.plugin.as_str(), key.as_str()), value.as_deref());
+                    }
+                }
+                results.push(Ok(Done::Committed));
+            }
         }
-        sqlx::query("RELEASE request").execute(&mut *conn).await.map_err(sql)?;
-        results.push(result);
+    }
+    for chunk in new_instances.chunks(ROWS_PER_STATEMENT / 2) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO instances (id, tenant, process, version, status, input, output, error, idempotency_key, \
+             parent, activity, created_at, updated_at) ",
+        );
+        q.push_values(chunk, |mut b, i| {
+            b.push_bind(&i.id)
+                .push_bind(&i.tenant)
+                .push_bind(&i.process)
+                .push_bind(i.version)
+                .push_bind(i.status)
+                .push_bind(&i.input)
+                .push_bind(&i.output)
+                .push_bind(&i.error)
+                .push_bind(&i.idempotency_key)
+                .push_bind(&i.parent)
+                .push_bind(&i.activity)
+                .push_bind(i.created_at)
+                .push_bind(i.updated_at);
+        });
+        q.build().execute(&mut *conn).await.map_err(sql)?;
+    }
+    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO journal (instance, seq, at, event) ");
+        q.push_values(chunk, |mut b, e| {
+            b.push_bind(&e.instance).push_bind(e.seq).push_bind(e.at).push_bind(&e.event);
+        });
+        q.build().execute(&mut *conn).await.map_err(sql)?;
+    }
+    let updates: Vec<&UpdateRow> = updates.into_values().collect();
+    for chunk in updates.chunks(ROWS_PER_STATEMENT) {
+        let mut q =
+            sqlx::QueryBuilder::<sqlx::Sqlite>::new("WITH u (id, status, output, error, activity, updated_at) AS (");
+        q.push_values(chunk, |mut b, u| {
+            b.push_bind(&u.id)
+                .push_bind(u.status)
+                .push_bind(&u.output)
+                .push_bind(&u.error)
+                .push_bind(&u.activity)
+                .push_bind(u.updated_at);
+        });
+        q.push(
+            ") UPDATE instances SET status = u.status, output = u.output, error = u.error, activity = u.activity, \
+             updated_at = u.updated_at FROM u WHERE instances.id = u.id",
+        );
+        let changed = q.build().execute(&mut *conn).await.map_err(sql)?;
+        if changed.rows_affected() != chunk.len() as u64 {
+            return Err("an update names an unknown instance".into());
+        }
+    }
+    let (sets, deletes): (Vec<_>, Vec<_>) = kv.into_iter().partition(|(_, v)| v.is_some());
+    for chunk in sets.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO kv (tenant, plugin, key, value) ");
+        q.push_values(chunk, |mut b, ((tenant, plugin, key), value)| {
+            b.push_bind(*tenant).push_bind(*plugin).push_bind(*key).push_bind(value.unwrap_or_default());
+        });
+        q.push(" ON CONFLICT (tenant, plugin, key) DO UPDATE SET value = excluded.value");
+        q.build().execute(&mut *conn).await.map_err(sql)?;
+    }
+    for ((tenant, plugin, key), _) in deletes {
+        sqlx::query("DELETE FROM kv WHERE tenant = ? AND plugin = ? AND key = ?")
+            .bind(tenant)
+            .bind(plugin)
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .map_err(sql)?;
     }
     sqlx::query("COMMIT").execute(&mut *conn).await.map_err(sql)?;
     Ok(results)
@@ -972,7 +1103,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failing_batch_reports_the_error_to_all() {
+    async fn a_request_that_makes_sqlite_roll_back_fails_alone() {
         let store = SqliteStore::open_in_memory().await.unwrap();
         let r = record("t", "order", 1, None);
         store.start(&r, vec![entry(&r.id, 1)]).await.unwrap();
@@ -1000,14 +1131,15 @@ mod tests {
             Commit { updates: vec![done], ..Commit::default() },
         ];
         let results = commit_together(&store, commits).await;
-        assert!(results.iter().all(|r| matches!(r, Err(StoreError::Database(m)) if m.contains("boom"))), "{results:?}");
-        assert_eq!(store.transactions_committed(), before);
-        assert_eq!(store.journal(&r.id).await.unwrap().len(), 1, "nothing of the batch is stored");
-        assert_eq!(store.instance("t", &r.id).await.unwrap().unwrap().status, InstanceStatus::Running);
+        assert!(matches!(&results[1], Err(StoreError::Database(m)) if m.contains("boom")), "{results:?}");
+        assert!(results[0].is_ok() && results[2].is_ok(), "the others are applied on their own: {results:?}");
+        assert!(store.transactions_committed() > before);
+        assert_eq!(store.journal(&r.id).await.unwrap().len(), 2, "the boom entry is not stored");
+        assert_eq!(store.instance("t", &r.id).await.unwrap().unwrap().status, InstanceStatus::Completed);
 
         // The writer goes on with the next batch.
-        InstanceStore::commit(&store, Commit { entries: vec![entry(&r.id, 2)], ..Commit::default() }).await.unwrap();
-        assert_eq!(store.journal(&r.id).await.unwrap().len(), 2);
+        InstanceStore::commit(&store, Commit { entries: vec![entry(&r.id, 3)], ..Commit::default() }).await.unwrap();
+        assert_eq!(store.journal(&r.id).await.unwrap().len(), 3);
         let started = store.start(&record("t", "order", 2, None), vec![]).await.unwrap();
         assert_eq!(started, Started::Created);
     }
