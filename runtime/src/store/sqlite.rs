@@ -244,10 +244,10 @@ async fn apply_batch(conn: &mut SqliteConnection, batch: &[Request]) -> Result<V
                 sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(sql)?;
                 let result = apply_request(conn, &request.work).await;
                 let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-                if let Err(e) = sqlx::query(end).execute(&mut *conn).await {
-                    if result.is_ok() {
-                        return Err(format!("{e} (the transaction was rolled back)"));
-                    }
+                if let Err(e) = sqlx::query(end).execute(&mut *conn).await
+                    && result.is_ok()
+                {
+                    return Err(format!("{e} (the transaction was rolled back)"));
                 }
                 results.push(result);
             }
