@@ -1,8 +1,10 @@
 //! The `alur` command line. `main.rs` parses; each subcommand lives in its own module.
 //!
 //! # Layout
+//! - [`serve`]: `alur serve`, the runtime as a service.
 //! - [`step`]: `alur step run|inspect`, for plugin authors working on one component locally.
 
+pub mod serve;
 pub mod step;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +21,8 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the HTTP API (tenants, plugins, processes, instances) over a data directory.
+    Serve(serve::ServeArgs),
     /// Work with one step plugin locally: run it, inspect it.
     #[command(subcommand)]
     Step(step::StepCommand),
@@ -27,6 +31,7 @@ pub enum Command {
 /// Runs the parsed command; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Serve(args) => serve::run(args).await,
         Command::Step(cmd) => step::run(cmd).await,
     }
 }

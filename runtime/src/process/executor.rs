@@ -125,6 +125,8 @@ struct Inner {
     /// The latest version number per (tenant, process), so a start does not read the store. Deploys through
     /// this executor update it; with several nodes sharing a database (PostgreSQL, later) it needs invalidation.
     latest: Mutex<HashMap<(String, String), u32>>,
+    /// Step attempts running now, for the shutdown drain.
+    in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// The process executor of one runtime node.
@@ -157,6 +159,7 @@ impl Executor {
                 live: Mutex::new(HashMap::new()),
                 versions: Mutex::new(LruCache::new(NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN))),
                 latest: Mutex::new(HashMap::new()),
+                in_flight: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -277,6 +280,11 @@ impl Executor {
         }
         tracing::info!(count, "resumed unfinished instances");
         Ok(count)
+    }
+
+    /// How many step attempts are running now.
+    pub fn steps_in_flight(&self) -> usize {
+        self.inner.in_flight.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many instances are live (unfinished) in memory.
@@ -436,7 +444,11 @@ impl Inner {
             match action {
                 Action::RunStep { token, step, attempt, input } => {
                     let (inner, live) = (self.clone(), live.clone());
-                    tokio::spawn(async move { inner.run_step(live, token, step, attempt, input).await });
+                    self.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        inner.clone().run_step(live, token, step, attempt, input).await;
+                        inner.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    });
                 }
                 Action::StartTimer { token, timer, due } => {
                     let (inner, live) = (self.clone(), live.clone());

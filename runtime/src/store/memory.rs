@@ -3,7 +3,7 @@
 
 use super::{
     Commit, InstanceFilter, InstanceRecord, InstanceStatus, InstanceStore, JournalEntry, PluginStore, PluginVersion,
-    ProcessStore, ProcessVersion, Result, Started, StoreError, now_millis,
+    ProcessStore, ProcessVersion, Result, Started, StoreError, Tenant, TenantStore, now_millis,
 };
 use crate::digest::Digest;
 use crate::sandbox::kv::{KvError, KvScope, KvStore, KvWrites};
@@ -29,6 +29,19 @@ struct State {
     journals: HashMap<String, BTreeMap<u64, JournalEntry>>,
     /// Plugin state.
     kv: HashMap<KvScope, BTreeMap<String, Vec<u8>>>,
+    /// Tenants by id, with their quota overrides.
+    tenants: HashMap<String, TenantEntry>,
+    /// Tenant name to id.
+    tenant_names: HashMap<String, String>,
+    /// API key hash to the id of the tenant holding it.
+    api_keys: HashMap<String, String>,
+}
+
+/// A tenant row.
+#[derive(Debug)]
+struct TenantEntry {
+    tenant: Tenant,
+    quota: Option<serde_json::Value>,
 }
 
 /// The in-memory backend.
@@ -289,6 +302,78 @@ impl KvStore for MemoryStore {
     }
 }
 
+#[async_trait]
+impl TenantStore for MemoryStore {
+    /// A taken id or key hash is an error (as the SQLite primary keys make it), and nothing is stored.
+    async fn create_tenant(&self, tenant: &Tenant, key_hash: &str) -> Result<Option<Tenant>> {
+        let mut state = self.lock();
+        if state.tenant_names.contains_key(&tenant.name) {
+            return Ok(None);
+        }
+        if state.tenants.contains_key(&tenant.id) {
+            return Err(StoreError::Database(format!("tenant {} already exists", tenant.id)));
+        }
+        if state.api_keys.contains_key(key_hash) {
+            return Err(StoreError::Database("api key hash already exists".into()));
+        }
+        state.tenants.insert(tenant.id.clone(), TenantEntry { tenant: tenant.clone(), quota: None });
+        state.tenant_names.insert(tenant.name.clone(), tenant.id.clone());
+        state.api_keys.insert(key_hash.to_string(), tenant.id.clone());
+        Ok(Some(tenant.clone()))
+    }
+
+    /// Oldest first; ties (same millisecond) by id, which is UUID v7 and so creation order too.
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        let state = self.lock();
+        let mut tenants: Vec<Tenant> = state.tenants.values().map(|e| e.tenant.clone()).collect();
+        tenants.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(tenants)
+    }
+
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        Ok(self.lock().tenants.get(id).map(|e| e.tenant.clone()))
+    }
+
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        let state = self.lock();
+        Ok(state.tenant_names.get(name).and_then(|id| state.tenants.get(id)).map(|e| e.tenant.clone()))
+    }
+
+    /// A hash that another tenant holds is an error, and nothing changes.
+    async fn rotate_key(&self, id: &str, key_hash: &str) -> Result<bool> {
+        let mut state = self.lock();
+        if !state.tenants.contains_key(id) {
+            return Ok(false);
+        }
+        if state.api_keys.get(key_hash).is_some_and(|owner| owner != id) {
+            return Err(StoreError::Database("api key hash already exists".into()));
+        }
+        state.api_keys.retain(|_, owner| owner != id);
+        state.api_keys.insert(key_hash.to_string(), id.to_string());
+        Ok(true)
+    }
+
+    async fn tenant_by_key(&self, key_hash: &str) -> Result<Option<Tenant>> {
+        let state = self.lock();
+        Ok(state.api_keys.get(key_hash).and_then(|id| state.tenants.get(id)).map(|e| e.tenant.clone()))
+    }
+
+    /// `None` for an unknown tenant too.
+    async fn quota(&self, id: &str) -> Result<Option<serde_json::Value>> {
+        Ok(self.lock().tenants.get(id).and_then(|e| e.quota.clone()))
+    }
+
+    /// `false` (and nothing stored) if there is no such tenant.
+    async fn set_quota(&self, id: &str, quota: &serde_json::Value) -> Result<bool> {
+        let mut state = self.lock();
+        let Some(entry) = state.tenants.get_mut(id) else {
+            return Ok(false);
+        };
+        entry.quota = Some(quota.clone());
+        Ok(true)
+    }
+}
+
 /// Test bodies shared by both backends: each is written once against the traits and run for every backend
 /// by [`conformance_tests!`](conformance::conformance_tests).
 #[cfg(test)]
@@ -301,8 +386,11 @@ pub(crate) mod conformance {
     use std::sync::Arc;
 
     /// Every trait a backend implements.
-    pub(crate) trait AllStores: PluginStore + ProcessStore + InstanceStore + KvStore + 'static {}
-    impl<T: PluginStore + ProcessStore + InstanceStore + KvStore + 'static> AllStores for T {}
+    pub(crate) trait AllStores:
+        PluginStore + ProcessStore + InstanceStore + KvStore + TenantStore + 'static
+    {
+    }
+    impl<T: PluginStore + ProcessStore + InstanceStore + KvStore + TenantStore + 'static> AllStores for T {}
 
     /// A UUID-v7-shaped id whose order is the order of `n`.
     pub(crate) fn id(n: u32) -> String {
@@ -329,6 +417,10 @@ pub(crate) mod conformance {
 
     pub(crate) fn entry(instance: &str, seq: u64) -> JournalEntry {
         JournalEntry { instance: instance.into(), seq, at: 5_000 + seq as i64, event: json!({"type": "e", "seq": seq}) }
+    }
+
+    pub(crate) fn tenant(n: u32, name: &str, created_at: Millis) -> Tenant {
+        Tenant { id: id(n), name: name.into(), created_at }
     }
 
     fn scope(tenant: &str) -> KvScope {
@@ -598,6 +690,99 @@ pub(crate) mod conformance {
         assert_eq!(store.get(&other_plugin, "k").await.unwrap(), None);
     }
 
+    pub(crate) async fn tenant_create_and_duplicate_name(store: Arc<impl AllStores>) {
+        let acme = tenant(1, "acme", 1_000);
+        assert_eq!(store.create_tenant(&acme, "hash-a").await.unwrap(), Some(acme.clone()));
+        let same_name = tenant(2, "acme", 2_000);
+        assert_eq!(store.create_tenant(&same_name, "hash-b").await.unwrap(), None, "the name is taken");
+        assert_eq!(store.tenant(&same_name.id).await.unwrap(), None, "the loser is not stored");
+        assert_eq!(store.tenant_by_key("hash-b").await.unwrap(), None, "nor is its key");
+        assert_eq!(store.list_tenants().await.unwrap(), vec![acme.clone()]);
+
+        // A taken id or key hash is an error, and stores nothing.
+        assert!(store.create_tenant(&tenant(1, "other", 3_000), "hash-c").await.is_err(), "id taken");
+        assert!(store.create_tenant(&tenant(3, "third", 3_000), "hash-a").await.is_err(), "key taken");
+        assert_eq!(store.tenant_by_name("other").await.unwrap(), None);
+        assert_eq!(store.tenant_by_name("third").await.unwrap(), None);
+        assert_eq!(store.tenant_by_key("hash-c").await.unwrap(), None);
+        assert_eq!(store.tenant_by_key("hash-a").await.unwrap(), Some(acme.clone()));
+        let fresh = tenant(3, "third", 3_000);
+        assert_eq!(store.create_tenant(&fresh, "hash-c").await.unwrap(), Some(fresh.clone()));
+        assert_eq!(store.list_tenants().await.unwrap(), vec![acme, fresh]);
+    }
+
+    pub(crate) async fn tenant_list_order(store: Arc<impl AllStores>) {
+        assert!(store.list_tenants().await.unwrap().is_empty());
+        let (late, tie_high, tie_low) = (tenant(1, "late", 3_000), tenant(3, "c", 1_000), tenant(2, "b", 1_000));
+        for (t, key) in [(&late, "k1"), (&tie_high, "k3"), (&tie_low, "k2")] {
+            store.create_tenant(t, key).await.unwrap().unwrap();
+        }
+        assert_eq!(store.list_tenants().await.unwrap(), vec![tie_low, tie_high, late], "oldest first, then by id");
+    }
+
+    pub(crate) async fn tenant_lookups(store: Arc<impl AllStores>) {
+        let (a, b) = (tenant(1, "alpha", 1_000), tenant(2, "beta", 2_000));
+        store.create_tenant(&a, "key-a").await.unwrap().unwrap();
+        store.create_tenant(&b, "key-b").await.unwrap().unwrap();
+        assert_eq!(store.tenant(&a.id).await.unwrap(), Some(a.clone()));
+        assert_eq!(store.tenant(&b.id).await.unwrap(), Some(b.clone()));
+        assert_eq!(store.tenant_by_name("alpha").await.unwrap(), Some(a.clone()));
+        assert_eq!(store.tenant_by_name("beta").await.unwrap(), Some(b.clone()));
+        assert_eq!(store.tenant_by_key("key-a").await.unwrap(), Some(a.clone()));
+        assert_eq!(store.tenant_by_key("key-b").await.unwrap(), Some(b));
+        assert_eq!(store.tenant(&id(99)).await.unwrap(), None);
+        assert_eq!(store.tenant(&a.name).await.unwrap(), None, "a name is not an id");
+        assert_eq!(store.tenant_by_name("gamma").await.unwrap(), None);
+        assert_eq!(store.tenant_by_name(&a.id).await.unwrap(), None, "an id is not a name");
+        assert_eq!(store.tenant_by_key("key-c").await.unwrap(), None);
+        assert_eq!(store.tenant_by_key(&a.id).await.unwrap(), None, "an id is not a key");
+    }
+
+    pub(crate) async fn tenant_rotate_key(store: Arc<impl AllStores>) {
+        let (a, b) = (tenant(1, "alpha", 1_000), tenant(2, "beta", 2_000));
+        store.create_tenant(&a, "old-a").await.unwrap().unwrap();
+        store.create_tenant(&b, "old-b").await.unwrap().unwrap();
+        assert!(store.rotate_key(&a.id, "new-a").await.unwrap());
+        assert_eq!(store.tenant_by_key("old-a").await.unwrap(), None, "the old key no longer resolves");
+        assert_eq!(store.tenant_by_key("new-a").await.unwrap(), Some(a.clone()));
+        assert_eq!(store.tenant_by_key("old-b").await.unwrap(), Some(b.clone()), "other tenants keep theirs");
+        assert!(store.rotate_key(&a.id, "newer-a").await.unwrap());
+        assert_eq!(store.tenant_by_key("new-a").await.unwrap(), None);
+        assert_eq!(store.tenant_by_key("newer-a").await.unwrap(), Some(a.clone()));
+        assert!(store.rotate_key(&a.id, "newer-a").await.unwrap(), "rotating to the key it holds");
+        assert_eq!(store.tenant_by_key("newer-a").await.unwrap(), Some(a.clone()));
+
+        // Another tenant's key is refused and nothing changes.
+        assert!(store.rotate_key(&a.id, "old-b").await.is_err());
+        assert_eq!(store.tenant_by_key("newer-a").await.unwrap(), Some(a.clone()));
+        assert_eq!(store.tenant_by_key("old-b").await.unwrap(), Some(b));
+
+        assert!(!store.rotate_key(&id(99), "ghost").await.unwrap(), "unknown tenant");
+        assert_eq!(store.tenant_by_key("ghost").await.unwrap(), None, "nothing stored for it");
+        assert_eq!(store.tenant(&a.id).await.unwrap(), Some(a), "rotation leaves the tenant as it was");
+    }
+
+    pub(crate) async fn tenant_quota(store: Arc<impl AllStores>) {
+        let (a, b) = (tenant(1, "alpha", 1_000), tenant(2, "beta", 2_000));
+        store.create_tenant(&a, "key-a").await.unwrap().unwrap();
+        store.create_tenant(&b, "key-b").await.unwrap().unwrap();
+        assert_eq!(store.quota(&a.id).await.unwrap(), None, "no overrides yet");
+        let quota = json!({"max_instances": 100, "plugins": {"max_bytes": 1_048_576}, "note": "é"});
+        assert!(store.set_quota(&a.id, &quota).await.unwrap());
+        assert_eq!(store.quota(&a.id).await.unwrap(), Some(quota));
+        assert_eq!(store.quota(&b.id).await.unwrap(), None, "per tenant");
+        let smaller = json!({"max_instances": 5});
+        assert!(store.set_quota(&a.id, &smaller).await.unwrap());
+        assert_eq!(store.quota(&a.id).await.unwrap(), Some(smaller), "replaced, not merged");
+        assert!(store.set_quota(&a.id, &json!({})).await.unwrap());
+        assert_eq!(store.quota(&a.id).await.unwrap(), Some(json!({})));
+        assert_eq!(store.tenant(&a.id).await.unwrap(), Some(a), "the tenant itself is unchanged");
+
+        assert!(!store.set_quota(&id(99), &json!({"max_instances": 1})).await.unwrap(), "unknown tenant");
+        assert_eq!(store.quota(&id(99)).await.unwrap(), None);
+        assert!(store.list_tenants().await.unwrap().iter().all(|t| t.id != id(99)), "no tenant appears");
+    }
+
     /// One `#[tokio::test]` per shared body, each on a fresh store made by `$make` (an expression that may
     /// `.await` and yields an `Arc` of the backend).
     macro_rules! conformance_tests {
@@ -654,6 +839,26 @@ pub(crate) mod conformance {
                 #[tokio::test]
                 async fn kv_store() {
                     c::kv_store($make).await;
+                }
+                #[tokio::test]
+                async fn tenant_create_and_duplicate_name() {
+                    c::tenant_create_and_duplicate_name($make).await;
+                }
+                #[tokio::test]
+                async fn tenant_list_order() {
+                    c::tenant_list_order($make).await;
+                }
+                #[tokio::test]
+                async fn tenant_lookups() {
+                    c::tenant_lookups($make).await;
+                }
+                #[tokio::test]
+                async fn tenant_rotate_key() {
+                    c::tenant_rotate_key($make).await;
+                }
+                #[tokio::test]
+                async fn tenant_quota() {
+                    c::tenant_quota($make).await;
                 }
             }
         };

@@ -254,3 +254,35 @@ pub trait InstanceStore: Send + Sync {
     /// Every instance that is not finished (to resume at start).
     async fn unfinished(&self) -> Result<Vec<InstanceRecord>>;
 }
+
+/// A tenant: the unit of isolation. API keys are stored only as hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// Its id (UUID v7).
+    pub id: String,
+    /// A unique, human-readable name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: Millis,
+}
+
+/// Tenants and their API keys.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Creates a tenant with one API key hash; `None` if the name is taken.
+    async fn create_tenant(&self, tenant: &Tenant, key_hash: &str) -> Result<Option<Tenant>>;
+    /// All tenants, oldest first.
+    async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+    /// One tenant by id.
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
+    /// One tenant by name.
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
+    /// Replaces every key of a tenant with this one; `false` if there is no such tenant.
+    async fn rotate_key(&self, id: &str, key_hash: &str) -> Result<bool>;
+    /// The tenant owning a key hash.
+    async fn tenant_by_key(&self, key_hash: &str) -> Result<Option<Tenant>>;
+    /// The tenant's quota overrides (a JSON object; the API applies defaults), if any.
+    async fn quota(&self, id: &str) -> Result<Option<serde_json::Value>>;
+    /// Stores the tenant's quota overrides.
+    async fn set_quota(&self, id: &str, quota: &serde_json::Value) -> Result<bool>;
+}

@@ -25,7 +25,7 @@
 
 use super::{
     Commit, InstanceFilter, InstanceRecord, InstanceStatus, InstanceStore, JournalEntry, Millis, PluginStore,
-    PluginVersion, ProcessStore, ProcessVersion, Result, Started, StoreError, now_millis,
+    PluginVersion, ProcessStore, ProcessVersion, Result, Started, StoreError, Tenant, TenantStore, now_millis,
 };
 use crate::digest::Digest;
 use crate::sandbox::kv::{KvError, KvScope, KvStore, KvWrites};
@@ -60,6 +60,7 @@ const INSTANCE_COLUMNS: &str = "id, tenant, process, version, status, input, out
                                 activity, created_at, updated_at";
 const PLUGIN_COLUMNS: &str = "name, version, digest, size, created_at";
 const PROCESS_COLUMNS: &str = "name, version, document, plugins, created_at";
+const TENANT_COLUMNS: &str = "id, name, created_at";
 
 /// The SQLite backend. Cheap to clone (an `Arc` inside); the writer task ends when the last clone is dropped.
 #[derive(Clone)]
@@ -581,6 +582,10 @@ fn entry_from_row(row: &SqliteRow) -> Result<JournalEntry> {
     })
 }
 
+fn tenant_from_row(row: &SqliteRow) -> Result<Tenant> {
+    Ok(Tenant { id: get(row, "id")?, name: get(row, "name")?, created_at: get(row, "created_at")? })
+}
+
 fn encode_entries(entries: &[JournalEntry]) -> Result<Vec<EntryRow>> {
     entries
         .iter()
@@ -965,11 +970,130 @@ impl KvStore for SqliteStore {
     }
 }
 
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn create_tenant(&self, tenant: &Tenant, key_hash: &str) -> Result<Option<Tenant>> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE name = ?")
+            .bind(&tenant.name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if taken.is_some() {
+            return Ok(None);
+        }
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(&tenant.id)
+            .bind(&tenant.name)
+            .bind(tenant.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("INSERT INTO api_keys (key_hash, tenant, created_at) VALUES (?, ?, ?)")
+            .bind(key_hash)
+            .bind(&tenant.id)
+            .bind(tenant.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(tenant.clone()))
+    }
+
+    /// Oldest first; ties (same millisecond) by id, which is UUID v7 and so creation order too.
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        let rows = sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY created_at, id"))
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    /// A hash that another tenant holds is an error, and nothing changes.
+    async fn rotate_key(&self, id: &str, key_hash: &str) -> Result<bool> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if known.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM api_keys WHERE tenant = ?").bind(id).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("INSERT INTO api_keys (key_hash, tenant, created_at) VALUES (?, ?, ?)")
+            .bind(key_hash)
+            .bind(id)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn tenant_by_key(&self, key_hash: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query(
+            "SELECT t.id, t.name, t.created_at FROM api_keys k JOIN tenants t ON t.id = k.tenant WHERE k.key_hash = ?",
+        )
+        .bind(key_hash)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db)?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    /// `None` for an unknown tenant too.
+    async fn quota(&self, id: &str) -> Result<Option<serde_json::Value>> {
+        let quota: Option<Option<String>> = sqlx::query_scalar("SELECT quota FROM tenants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        quota.flatten().map(|text| from_json(&text)).transpose()
+    }
+
+    /// `false` (and nothing stored) if there is no such tenant.
+    async fn set_quota(&self, id: &str, quota: &serde_json::Value) -> Result<bool> {
+        let text = to_json(quota)?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let changed = sqlx::query("UPDATE tenants SET quota = ? WHERE id = ?")
+            .bind(&text)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if changed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::InstanceUpdate;
-    use crate::store::memory::conformance::{self, entry, record};
+    use crate::store::memory::conformance::{self, entry, record, tenant};
     use serde_json::json;
 
     conformance::conformance_tests!(Arc::new(SqliteStore::open_in_memory().await.unwrap()));
@@ -986,6 +1110,7 @@ mod tests {
         let path = dir.path().join("nested.db");
         let digest = Digest::of(b"bytes");
         let r = record("t", "order", 1, Some("k"));
+        let acme = tenant(1, "acme", 1_000);
         {
             let store = SqliteStore::open(&path).await.unwrap();
             store.put_plugin("t", "p", digest, b"bytes").await.unwrap();
@@ -999,6 +1124,8 @@ mod tests {
             InstanceStore::commit(&store, Commit { entries: vec![entry(&r.id, 2)], kv, ..Commit::default() })
                 .await
                 .unwrap();
+            store.create_tenant(&acme, "key").await.unwrap().unwrap();
+            assert!(store.set_quota(&acme.id, &json!({"max_instances": 3})).await.unwrap());
         }
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(store.plugin_versions("t", "p").await.unwrap().len(), 1);
@@ -1011,6 +1138,8 @@ mod tests {
         assert_eq!(store.get(&scope, "k").await.unwrap(), Some(vec![7]));
         let again = store.start(&record("t", "order", 2, Some("k")), vec![]).await.unwrap();
         assert_eq!(again, Started::Existing(r.id.clone()), "idempotency keys survive too");
+        assert_eq!(store.tenant_by_key("key").await.unwrap(), Some(acme.clone()));
+        assert_eq!(store.quota(&acme.id).await.unwrap(), Some(json!({"max_instances": 3})));
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
         assert_eq!(mode, "wal");
         let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(store.pool()).await.unwrap();

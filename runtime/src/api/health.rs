@@ -1,0 +1,22 @@
+//! `GET /healthz` (the process is up) and `GET /readyz` (the store answers).
+
+use super::AppState;
+use super::error::ApiResult;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    state.tenants.list_tenants().await?;
+    Ok(Json(json!({ "status": "ready", "live_instances": state.executor.live_count() })))
+}

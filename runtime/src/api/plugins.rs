@@ -1,0 +1,92 @@
+//! Plugins of the caller's tenant: upload versions (the component bytes), list, inspect, delete.
+
+use super::AppState;
+use super::auth::TenantAuth;
+use super::error::{ApiError, ApiResult};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/plugins", get(list)).route("/v1/plugins/{name}", get(one).put(upload).delete(remove))
+}
+
+/// Plugin names: what a definition's `plugin:` may name.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+async fn upload(
+    TenantAuth(tenant): TenantAuth,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if !valid_name(&name) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-name",
+            "a plugin name is 1-64 characters of letters, digits, '-' and '_'",
+        ));
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !matches!(content_type, "application/wasm" | "application/octet-stream") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "upload the component with Content-Type: application/wasm",
+        ));
+    }
+    if body.is_empty() {
+        return Err(ApiError::bad_request("the body is empty: send the component's bytes"));
+    }
+    let (version, created) = state.executor.put_plugin(&tenant.id, &name, body.to_vec()).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((
+        status,
+        Json(
+            json!({ "name": version.name, "version": version.version, "digest": version.digest, "size": version.size }),
+        ),
+    ))
+}
+
+async fn list(TenantAuth(tenant): TenantAuth, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let plugins = state.plugins.list_plugins(&tenant.id).await?;
+    Ok(Json(json!({ "plugins": plugins })))
+}
+
+async fn one(
+    TenantAuth(tenant): TenantAuth,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let versions = state.plugins.plugin_versions(&tenant.id, &name).await?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found("plugin"));
+    }
+    Ok(Json(json!({ "name": name, "versions": versions })))
+}
+
+async fn remove(
+    TenantAuth(tenant): TenantAuth,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    if state.plugins.plugin_versions(&tenant.id, &name).await?.is_empty() {
+        return Err(ApiError::not_found("plugin"));
+    }
+    if state.processes.plugin_in_use(&tenant.id, &name).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "in-use",
+            format!("plugin `{name}` is used by a deployed process version"),
+        ));
+    }
+    state.plugins.delete_plugin(&tenant.id, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

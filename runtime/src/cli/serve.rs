@@ -1,0 +1,33 @@
+//! `alur serve`: the runtime as a service.
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `alur serve` options; each flag falls back to an `ALUR_*` environment variable.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ALUR_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Data directory: the SQLite journal, compiled components, the admin key.
+    #[arg(long, env = "ALUR_DATA", default_value = "./alur-data")]
+    pub data: PathBuf,
+    /// How long running steps may take to finish at shutdown.
+    #[arg(long, env = "ALUR_DRAIN", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub drain: Duration,
+}
+
+/// Runs the server until ctrl-c or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    println!("alur listening on http://{}", listener.local_addr()?);
+    let config = crate::server::ServeConfig {
+        data: args.data,
+        admin_key: std::env::var("ALUR_ADMIN_KEY").ok(),
+        drain: args.drain,
+    };
+    crate::server::run(config, listener, crate::server::shutdown_signal()).await?;
+    Ok(0)
+}

@@ -1,0 +1,107 @@
+//! `alur serve`: opens the data directory (SQLite journal, compiled-component cache, admin key), resumes
+//! unfinished instances, and serves the API until shutdown.
+//!
+//! # Shutdown
+//! On the shutdown signal the listener stops accepting and open requests drain (axum graceful shutdown);
+//! then step attempts still running get up to [`ServeConfig::drain`] to finish and journal their results.
+//! Whatever is still running after that is left: its `StepStarted` is journaled, so it runs again as a new
+//! attempt when the runtime next starts.
+
+use crate::api::{self, AppState};
+use crate::process::executor::{Executor, Stores};
+use crate::sandbox::limits::StepLimits;
+use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::store::sqlite::SqliteStore;
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The data directory.
+    pub data: PathBuf,
+    /// The admin key; when `None`, the one stored in the data directory (generated at first start).
+    pub admin_key: Option<String>,
+    /// How long running steps may take to finish after shutdown begins.
+    pub drain: Duration,
+}
+
+/// Runs the server on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: ServeConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data).with_context(|| format!("cannot create {}", config.data.display()))?;
+    let admin_key = match config.admin_key {
+        Some(k) if !k.is_empty() => k,
+        _ => stored_admin_key(&config.data)?,
+    };
+    let store = SqliteStore::open(&config.data.join("alur.db")).await.context("opening the store")?;
+    let sandbox_config = SandboxConfig { cache_dir: Some(config.data.join("compiled")), ..SandboxConfig::default() };
+    let sandbox = Arc::new(Sandbox::new(sandbox_config, Arc::new(store.clone()))?);
+    let shared = Arc::new(store);
+    let stores = Stores { instances: shared.clone(), processes: shared.clone(), plugins: shared.clone() };
+    let executor = Executor::new(sandbox, stores, StepLimits::default());
+    let resumed = executor.recover().await?;
+    let state = AppState {
+        executor: executor.clone(),
+        tenants: shared.clone(),
+        plugins: shared.clone(),
+        processes: shared.clone(),
+        instances: shared,
+        admin_key_hash: Sha256::digest(admin_key.as_bytes()).to_vec().into(),
+    };
+    tracing::info!(address = %listener.local_addr()?, resumed, "alur is serving");
+    api::serve(listener, state, shutdown).await?;
+    let deadline = Instant::now() + config.drain;
+    while executor.steps_in_flight() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(left_running = executor.steps_in_flight(), "alur stopped");
+    Ok(())
+}
+
+/// The admin key kept in the data directory, created (and printed once) at first start.
+fn stored_admin_key(data: &std::path::Path) -> anyhow::Result<String> {
+    let path = data.join("admin.key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        return Ok(key.trim().to_string());
+    }
+    let key = crate::api::auth::new_key().map_err(|e| anyhow::anyhow!(e.message))?;
+    std::fs::write(&path, &key).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    println!("generated the admin key (stored in {}): {key}", path.display());
+    Ok(key)
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
