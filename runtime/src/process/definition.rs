@@ -231,7 +231,8 @@ fn is_var_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// How a JSON value's type reads in a message ("a list", "a mapping").
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -558,7 +558,11 @@ impl Machine {
                         let e = ErrorInfo::new(
                             "invalid-input",
                             "not-a-list",
-                            format!("step `{}`: for-each items must be a list, got {}", s.id, type_name(&other)),
+                            format!(
+                                "step `{}`: for-each items must be a list, got {}",
+                                s.id,
+                                super::definition::type_name(&other)
+                            ),
                         );
                         return self.fail_instance(e, acts);
                     }
@@ -867,17 +871,6 @@ impl Machine {
         self.status = InstanceStatus::Failed;
         self.error = Some(error.clone());
         acts.push(Action::Record(Event::Failed { error }));
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 
