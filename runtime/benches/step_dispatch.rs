@@ -80,7 +80,7 @@ fn main() {
     let wasm = std::fs::read(alur_tests::NOOP).expect("noop component");
     let input = serde_json::json!({ "payload": "x".repeat(1000 - 15) }).to_string();
     assert!((990..=1010).contains(&input.len()), "input is {} bytes", input.len());
-    let ctx = bindings::Context {
+    let step_context = StepContext {
         tenant: "bench".into(),
         process: "bench".into(),
         process_version: 1,
@@ -88,6 +88,7 @@ fn main() {
         step_id: "s".into(),
         attempt: 1,
     };
+    let ctx = bindings::Context::from(step_context.clone());
 
     // (a) and (a'): the floors.
     let floors: Vec<_> = [false, true]
@@ -121,14 +122,6 @@ fn main() {
     let compile_started = Instant::now();
     let prepared = rt.block_on(sandbox.load(wasm.clone())).expect("loads");
     let compile_time = compile_started.elapsed();
-    let step_context = StepContext {
-        tenant: "bench".into(),
-        process: "bench".into(),
-        process_version: 1,
-        instance_id: "i".into(),
-        step_id: "s".into(),
-        attempt: 1,
-    };
     let alur_once = || {
         let out = rt.block_on(sandbox.run(StepRequest {
             component: &prepared,

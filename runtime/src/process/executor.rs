@@ -166,10 +166,9 @@ impl Executor {
 
     /// Validates, compiles and stores a plugin version (the same bytes again return the existing version).
     pub async fn put_plugin(&self, tenant: &str, name: &str, bytes: Vec<u8>) -> Result<(PluginVersion, bool)> {
-        let digest = Digest::of(&bytes);
         let bytes: Arc<[u8]> = bytes.into();
-        self.inner.sandbox.load(bytes.clone()).await?;
-        Ok(self.inner.plugins.put_plugin(tenant, name, digest, &bytes).await?)
+        let prepared = self.inner.sandbox.load(bytes.clone()).await?;
+        Ok(self.inner.plugins.put_plugin(tenant, name, prepared.digest, &bytes).await?)
     }
 
     /// Validates a definition, pins its plugins to their latest digests and stores it as the next version.
@@ -378,10 +377,7 @@ impl Inner {
         let entries = journal_entries(&id, 1, now, &events);
         let next_seq = entries.len() as u64 + 1;
         let mut record = record;
-        record.status = machine.status();
-        record.activity = machine.activity();
-        record.output = machine.output().cloned();
-        record.error = machine.error().map(|e| serde_json::to_value(e).unwrap_or(Value::Null));
+        update_of(&id, &machine, now).apply_to(&mut record);
         match self.instances.start(&record, entries).await? {
             crate::store::Started::Existing(existing) => return Ok(Started { id: existing, created: false }),
             crate::store::Started::Created => {}
@@ -418,15 +414,7 @@ impl Inner {
         if !events.is_empty() {
             let entries = journal_entries(&live.record.id, state.next_seq, now, &events);
             state.next_seq += entries.len() as u64;
-            let m = &state.machine;
-            let update = InstanceUpdate {
-                id: live.record.id.clone(),
-                status: m.status(),
-                output: m.output().cloned(),
-                error: m.error().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)),
-                activity: m.activity(),
-                updated_at: now,
-            };
+            let update = update_of(&live.record.id, &state.machine, now);
             let commit =
                 Commit { entries, updates: vec![update], kv: kv.into_iter().filter(|(_, w)| !w.is_empty()).collect() };
             self.instances.commit(commit).await?;
@@ -486,11 +474,7 @@ impl Inner {
     fn finish(self: &Arc<Self>, live: &Arc<Live>, machine: &Machine) {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&live.record.id);
         let mut record = live.record.clone();
-        record.status = machine.status();
-        record.output = machine.output().cloned();
-        record.error = machine.error().map(|e| serde_json::to_value(e).unwrap_or(Value::Null));
-        record.activity = machine.activity();
-        record.updated_at = now_millis();
+        update_of(&live.record.id, machine, now_millis()).apply_to(&mut record);
         let finished = record.clone();
         live.done.send_replace(Some(record));
         if let Some((parent, token)) = live.parent.clone() {
@@ -659,6 +643,18 @@ impl Inner {
             Ok(_) => {}
             Err(e) => tracing::error!(%child, error = %e, "cannot read sub-process"),
         }
+    }
+}
+
+/// What the machine knows of the instance (status, output, error, activity), as a row update.
+fn update_of(id: &str, machine: &Machine, now: Millis) -> InstanceUpdate {
+    InstanceUpdate {
+        id: id.to_string(),
+        status: machine.status(),
+        output: machine.output().cloned(),
+        error: machine.error().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)),
+        activity: machine.activity(),
+        updated_at: now,
     }
 }
 

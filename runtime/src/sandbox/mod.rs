@@ -112,6 +112,19 @@ pub struct StepContext {
     pub attempt: u32,
 }
 
+impl From<StepContext> for bindings::Context {
+    fn from(c: StepContext) -> Self {
+        bindings::Context {
+            tenant: c.tenant,
+            process: c.process,
+            process_version: c.process_version,
+            instance_id: c.instance_id,
+            step_id: c.step_id,
+            attempt: c.attempt,
+        }
+    }
+}
+
 /// One attempt to run.
 pub struct StepRequest<'a> {
     /// The component.
@@ -229,14 +242,7 @@ impl Sandbox {
             }
         });
 
-        let wit_ctx = bindings::Context {
-            tenant: req.context.tenant,
-            process: req.context.process,
-            process_version: req.context.process_version,
-            instance_id: req.context.instance_id,
-            step_id: req.context.step_id,
-            attempt: req.context.attempt,
-        };
+        let wit_ctx = bindings::Context::from(req.context);
         let pre = &req.component.pre;
         let called = tokio::time::timeout_at(deadline.into(), async {
             let instance = pre.instantiate_async(&mut store).await?;

@@ -205,6 +205,17 @@ pub struct InstanceUpdate {
     pub updated_at: Millis,
 }
 
+impl InstanceUpdate {
+    /// Applies the update to an in-memory copy of the row.
+    pub fn apply_to(self, record: &mut InstanceRecord) {
+        record.status = self.status;
+        record.output = self.output;
+        record.error = self.error;
+        record.activity = self.activity;
+        record.updated_at = self.updated_at;
+    }
+}
+
 /// Everything that must become durable together.
 #[derive(Debug, Default)]
 pub struct Commit {
