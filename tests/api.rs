@@ -1,88 +1,11 @@
 //! End to end through the real `alur serve` (a child process on a loopback port, fresh data directory),
 //! driven only over HTTP.
 
-use alur_tests::{CRM_LEAD_SCORE, HOSTILE, alur_bin, component_bytes};
+use alur_tests::server::{ADMIN, Client, Server, expect_error};
+use alur_tests::{CRM_LEAD_SCORE, HOSTILE, component_bytes};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-const ADMIN: &str = "test-admin-key";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data: &std::path::Path) -> Server {
-        let mut child = Command::new(alur_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .env("ALUR_ADMIN_KEY", ADMIN)
-            .env("ALUR_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("alur serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("the listening line");
-        let base = line.trim().strip_prefix("alur listening on ").expect("listening line").to_string();
-        Server { child, base }
-    }
-
-    /// SIGTERM, then wait: the graceful path.
-    fn stop(mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Client {
-    fn new(server: &Server) -> Client {
-        Client { http: reqwest::Client::new(), base: server.base.clone() }
-    }
-
-    async fn send(&self, method: &str, path: &str, key: &str, body: Option<(&str, Vec<u8>)>) -> (StatusCode, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(key);
-        if let Some((content_type, bytes)) = body {
-            req = req.header("content-type", content_type).body(bytes);
-        }
-        let resp = req.timeout(Duration::from_secs(30)).send().await.expect("request");
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(json!(text)) })
-    }
-
-    async fn json(&self, method: &str, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
-        self.send(method, path, key, Some(("application/json", body.to_string().into_bytes()))).await
-    }
-
-    async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
-        self.send("GET", path, key, None).await
-    }
-}
-
-#[track_caller]
-fn expect_error(got: &(StatusCode, Value), status: StatusCode, code: &str) {
-    assert_eq!(got.0, status, "{}", got.1);
-    assert_eq!(got.1["error"]["code"], code, "{}", got.1);
-    assert!(got.1["error"]["message"].is_string(), "{}", got.1);
-}
 
 const LEAD_INTAKE: &str = r#"
 name: lead-intake
@@ -105,12 +28,6 @@ steps:
     wait: { signal: lead-updated, timeout: 30d }
 output: '{grade: .steps.score.grade, owner: .steps.assign.owner, update: .steps.nurture}'
 "#;
-
-async fn tenant(c: &Client, name: &str) -> String {
-    let (status, body) = c.json("POST", "/v1/tenants", ADMIN, json!({"name": name})).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["api_key"].as_str().unwrap().to_string()
-}
 
 async fn onboard(c: &Client, key: &str) {
     for (name, path) in [("crm-lead-score", CRM_LEAD_SCORE), ("hostile", HOSTILE)] {
@@ -136,8 +53,8 @@ async fn the_tenant_journey_error_classes_and_isolation() {
     let c = Client::new(&server);
     assert_eq!(c.get("/healthz", "").await.0, StatusCode::OK);
 
-    let acme = tenant(&c, "acme").await;
-    let globex = tenant(&c, "globex").await;
+    let acme = c.tenant("acme").await;
+    let globex = c.tenant("globex").await;
     onboard(&c, &acme).await;
 
     // The same bytes again: the existing version, 200.
@@ -303,7 +220,7 @@ async fn waiting_instances_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     let c = Client::new(&server);
-    let key = tenant(&c, "acme").await;
+    let key = c.tenant("acme").await;
     onboard(&c, &key).await;
     let mut ids = Vec::new();
     for i in 0..5 {

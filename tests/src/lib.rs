@@ -22,3 +22,13 @@ pub fn alur_bin() -> std::path::PathBuf {
 }
 
 pub mod runtime;
+pub mod server;
+
+/// The compiled example plugin `name` from `target/plugins/` (written by `plugins/build`, which builds the
+/// plugins of every language); panics with the command to run when it is missing.
+pub fn plugin_path(name: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+    let path = root.join("target/plugins").join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} is missing: run `plugins/build` first", path.display());
+    path.display().to_string()
+}
