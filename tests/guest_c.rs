@@ -1,0 +1,1 @@
+//! The C guest: its SDK helper, template and plugin, through `alur step run` and the HTTP API.

@@ -1,0 +1,1 @@
+//! The JavaScript guest: its SDK helper, template and plugin, through `alur step run` and the HTTP API.
