@@ -17,6 +17,68 @@ impl Money {
     pub fn new(amount: f64, currency: impl Into<String>) -> Self {
         Money { amount, currency: currency.into() }
     }
+
+    /// An amount given in integer minor units of `currency` (cents for `EUR`, yen for `JPY`).
+    pub fn from_minor_units(minor: i64, currency: impl Into<String>) -> Self {
+        let currency = currency.into();
+        let amount = minor as f64 / 10f64.powi(currency_exponent(&currency) as i32);
+        Money { amount, currency }
+    }
+
+    /// The amount in integer minor units of its currency, which is what money arithmetic must use: `f64`
+    /// cannot hold 0.10 exactly, so sums and tax on the decimal amount drift by fractions of a cent.
+    ///
+    /// `None` when the amount is not finite, is too large to convert exactly (beyond 2^53 minor units), or has
+    /// more decimals than the currency's minor unit (`19.999 EUR`): such an amount has no exact meaning here
+    /// and must be rejected rather than rounded silently.
+    ///
+    /// ```
+    /// use alur_sdk::records::Money;
+    /// assert_eq!(Money::new(19.99, "EUR").to_minor_units(), Some(1999));
+    /// assert_eq!(Money::new(1500.0, "JPY").to_minor_units(), Some(1500));
+    /// assert_eq!(Money::new(1.234, "KWD").to_minor_units(), Some(1234));
+    /// assert_eq!(Money::new(19.999, "EUR").to_minor_units(), None);
+    /// ```
+    pub fn to_minor_units(&self) -> Option<i64> {
+        const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer up to here is exact in f64
+        if !self.amount.is_finite() {
+            return None;
+        }
+        let scaled = self.amount * 10f64.powi(currency_exponent(&self.currency) as i32);
+        let rounded = scaled.round();
+        if rounded.abs() > EXACT_LIMIT {
+            return None;
+        }
+        // The decimal in the JSON was rounded once to the nearest f64 and scaled once: the error is a few ulps
+        // of the scaled value, far below any real sub-minor digit.
+        let slack = scaled.abs() * 4.0 * f64::EPSILON + 1e-9;
+        if (scaled - rounded).abs() > slack {
+            return None;
+        }
+        Some(rounded as i64)
+    }
+}
+
+/// Decimal digits of the minor unit of an ISO 4217 currency: 2 for most (`EUR`, `USD`), 0 for currencies
+/// without a minor unit in use (`JPY`, `KRW`, ...), 3 for the dinar-style ones (`KWD`, `BHD`, ...), 4 for the
+/// accounting units `CLF` and `UYW`. Codes are matched case-insensitively; an unknown code counts as 2.
+pub fn currency_exponent(currency: &str) -> u32 {
+    const ZERO: &[&str] = &[
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF",
+        "XPF",
+    ];
+    const THREE: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
+    const FOUR: &[&str] = &["CLF", "UYW"];
+    let code = currency.trim().to_ascii_uppercase();
+    if ZERO.contains(&code.as_str()) {
+        0
+    } else if THREE.contains(&code.as_str()) {
+        3
+    } else if FOUR.contains(&code.as_str()) {
+        4
+    } else {
+        2
+    }
 }
 
 /// A postal address.
@@ -272,6 +334,12 @@ pub struct Shipment {
     /// Carrier name, such as `DHL`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carrier: Option<String>,
+    /// The carrier's service level, such as `express` or `parcel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Gross weight in grams, which is what carriers price and limit by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<i64>,
     /// The carrier's tracking number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
@@ -355,6 +423,21 @@ mod tests {
         assert_eq!(item.available(), 6);
         item.on_hand = -2;
         assert_eq!(item.available(), 0);
+    }
+
+    #[test]
+    fn money_converts_to_exact_minor_units_or_refuses() {
+        assert_eq!(Money::new(0.1, "EUR").to_minor_units(), Some(10));
+        assert_eq!(Money::new(0.29, "usd").to_minor_units(), Some(29));
+        assert_eq!(Money::new(-12.34, "EUR").to_minor_units(), Some(-1234));
+        assert_eq!(Money::new(123_456_789.01, "EUR").to_minor_units(), Some(12_345_678_901));
+        assert_eq!(Money::new(12.5, "JPY").to_minor_units(), None);
+        assert_eq!(Money::new(0.001, "EUR").to_minor_units(), None);
+        assert_eq!(Money::new(f64::NAN, "EUR").to_minor_units(), None);
+        assert_eq!(Money::new(1e300, "EUR").to_minor_units(), None);
+        assert_eq!(Money::from_minor_units(1999, "EUR"), Money::new(19.99, "EUR"));
+        assert_eq!(Money::from_minor_units(1234, "KWD").to_minor_units(), Some(1234));
+        assert_eq!((currency_exponent("jpy"), currency_exponent("EUR"), currency_exponent("XYZ")), (0, 2, 2));
     }
 
     #[test]
