@@ -414,6 +414,62 @@ pub struct Case {
     pub closed_at: Option<String>,
 }
 
+/// Where a task is in its life.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case", from = "String")]
+pub enum TaskStatus {
+    /// Nobody has started it.
+    NotStarted,
+    /// Being worked on.
+    InProgress,
+    /// Waiting for someone else.
+    Waiting,
+    /// Put off to later.
+    Deferred,
+    /// Done.
+    Completed,
+    /// Any other status.
+    Other,
+}
+
+lenient_enum!(TaskStatus {
+    NotStarted => ["not_started", "open", "new", "planned"],
+    InProgress => ["in_progress", "started", "working"],
+    Waiting => ["waiting", "waiting_on_someone_else", "pending"],
+    Deferred => ["deferred", "postponed"],
+    Completed => ["completed", "done", "closed", "held"],
+});
+
+/// A to-do for one user, such as calling back a lead or following up on a case.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub struct Task {
+    /// The CRM's id.
+    pub id: String,
+    /// One-line summary.
+    pub subject: String,
+    /// The user who has to do it.
+    pub owner_id: String,
+    /// The day it is due (`2025-03-31`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_date: Option<String>,
+    /// Status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TaskStatus>,
+    /// Priority as the source system names it (`high`, `normal`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// Longer text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The id of the record it is about (a lead, a case, an opportunity, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related_to: Option<String>,
+    /// When it was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -513,5 +569,24 @@ mod tests {
             serde_json::from_value(json!({"id": "C-1", "subject": "Printer on fire", "priority": "P1"})).unwrap();
         assert_eq!(case.priority, Some(CasePriority::Urgent));
         assert_eq!(case.status, None);
+    }
+
+    #[test]
+    fn task_round_trips_and_decodes_status_leniently() {
+        let task: Task = serde_json::from_value(json!({
+            "id": "T-1",
+            "subject": "Call Ana",
+            "owner_id": "ben",
+            "due_date": "2025-03-31",
+            "status": "Not Started"
+        }))
+        .unwrap();
+        assert_eq!(task.status, Some(TaskStatus::NotStarted));
+        let value = serde_json::to_value(&task).unwrap();
+        assert_eq!(value["status"], "not_started");
+        assert!(value.get("related_to").is_none());
+        assert_eq!(serde_json::from_value::<Task>(value).unwrap(), task);
+        let status: TaskStatus = serde_json::from_str(r#""Waiting on someone else""#).unwrap();
+        assert_eq!(status, TaskStatus::Waiting);
     }
 }
