@@ -179,7 +179,7 @@ async fn contact_dedupe_process_merges_across_instances() {
 
     // The same person written differently, in a later instance: the first one's kv writes were committed, so
     // it merges by name at the same company, and the lead is not scored again.
-    let second = dedupe(&c, &key, sample("contact-dedupe.input-merge.json")).await;
+    let second = dedupe(&c, &key, sample("contact-dedupe.merge.input.json")).await;
     assert_eq!(second["status"], "completed", "{second}");
     let out = &second["output"];
     assert_eq!((out["action"].as_str(), out["contact_id"].as_str()), (Some("merge"), Some("c-000001")), "{out}");
