@@ -252,3 +252,98 @@ async fn waiting_instances_survive_a_restart() {
         assert_eq!(status, "completed", "instance {id}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quotas_are_enforced_per_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let c = Client::new(&server);
+    let acme = c.tenant("acme").await;
+    let globex = c.tenant("globex").await;
+    let (_, tenants) = c.get("/v1/tenants", ADMIN).await;
+    let acme_id = tenants["tenants"].as_array().unwrap().iter().find(|t| t["name"] == "acme").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Overrides are validated and laid over the defaults.
+    expect_error(
+        &c.json("PUT", &format!("/v1/tenants/{acme_id}/quota"), ADMIN, json!({"max_plugin": 1})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-quota",
+    );
+    let hostile_size = component_bytes(HOSTILE).len() as u64;
+    let overrides = json!({
+        "max_plugins": 1, "max_processes": 1, "max_open_instances": 2,
+        "max_plugin_bytes": hostile_size, "max_step_timeout_ms": 2000
+    });
+    let (status, got) = c.json("PUT", &format!("/v1/tenants/{acme_id}/quota"), ADMIN, overrides.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["overrides"], overrides);
+    assert_eq!(got["quota"]["max_plugins"], 1);
+    assert_eq!(got["quota"]["max_step_fuel"], 10_000_000_000u64, "defaults stay where not overridden");
+    assert_eq!(c.get(&format!("/v1/tenants/{acme_id}/quota"), ADMIN).await.1, got);
+
+    // Plugin size and count.
+    // Refused on size before anything looks at the bytes.
+    let too_big = vec![0u8; hostile_size as usize + 1];
+    let got = c.send("PUT", "/v1/plugins/score", &acme, Some(("application/wasm", too_big))).await;
+    expect_error(&got, StatusCode::PAYLOAD_TOO_LARGE, "plugin-too-large");
+    c.push_plugin(&acme, "hostile", HOSTILE).await;
+    let over = c.send("PUT", "/v1/plugins/noop", &acme, Some(("application/wasm", component_bytes(HOSTILE)))).await;
+    expect_error(&over, StatusCode::FORBIDDEN, "quota-exceeded");
+    assert_eq!(over.1["error"]["details"]["quota"], "max_plugins");
+    // A new version of an existing plugin is not a new plugin.
+    assert_eq!(c.push_plugin(&acme, "hostile", HOSTILE).await["version"], 1);
+
+    // Per-step ceilings at deploy: an explicit timeout over it, and a step left at the 5s default.
+    let greedy =
+        "name: greedy\nsteps:\n  - id: a\n    plugin: hostile\n    timeout: 10s\n  - id: b\n    plugin: hostile\n";
+    let got = c.send("PUT", "/v1/processes/greedy", &acme, Some(("application/yaml", greedy.into()))).await;
+    expect_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid-definition");
+    let paths: Vec<&str> =
+        got.1["error"]["details"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/steps/0/timeout", "/steps/1/timeout"], "{}", got.1);
+
+    let waits = "name: waits\nsteps:\n  - id: a\n    plugin: hostile\n    config: { mode: echo }\n    timeout: 1s\n  - id: w\n    wait: { signal: go }\n";
+    c.deploy_yaml(&acme, "waits", waits).await;
+    let over = c
+        .send("PUT", "/v1/processes/other", &acme, Some(("application/yaml", waits.replace("waits", "other").into())))
+        .await;
+    expect_error(&over, StatusCode::FORBIDDEN, "quota-exceeded");
+
+    // Open instances: two wait for a signal; the third start is refused with 429 and Retry-After.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, got) = c.json("POST", "/v1/processes/waits/instances", &acme, json!({"input": {}})).await;
+        assert_eq!(status, StatusCode::CREATED, "{got}");
+        ids.push(got["id"].as_str().unwrap().to_string());
+    }
+    let resp = c
+        .http
+        .post(format!("{}/v1/processes/waits/instances", c.base))
+        .bearer_auth(&acme)
+        .json(&json!({"input": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "quota-exceeded");
+    // Another tenant is not held back by acme's quota.
+    c.push_plugin(&globex, "hostile", HOSTILE).await;
+    c.deploy_yaml(&globex, "waits", waits).await;
+    for _ in 0..3 {
+        let (status, got) = c.json("POST", "/v1/processes/waits/instances", &globex, json!({"input": {}})).await;
+        assert_eq!(status, StatusCode::CREATED, "{got}");
+    }
+    // When one finishes, acme may start again.
+    let (status, got) = c.json("POST", &format!("/v1/instances/{}/signals/go", ids[0]), &acme, json!({})).await;
+    assert!(status.is_success(), "{got}");
+    let (status, got) = c.get(&format!("/v1/instances/{}", ids[0]), &acme).await;
+    assert_eq!((status, got["status"].as_str()), (StatusCode::OK, Some("completed")), "{got}");
+    let (status, got) = c.json("POST", "/v1/processes/waits/instances", &acme, json!({"input": {}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{got}");
+    server.stop();
+}

@@ -8,6 +8,7 @@
 //! - [`process`]: process definitions, validation, jq expressions and the executor.
 //! - [`digest`]: content digests that name plugin versions and cache entries.
 //! - [`store`]: durable state (SQLite embedded, in-memory for tests): plugins, processes, instances, journals, kv.
+//! - [`quota`]: per-tenant quotas (sizes, counts, open instances, per-step ceilings).
 //! - [`api`]: the HTTP API (axum): tenants, plugins, processes, instances.
 //! - [`server`]: `alur serve`: data directory, admin key, recovery, the API, graceful shutdown.
 //! - [`cli`]: the `alur` command line (the binary in `main.rs` only parses and dispatches).
@@ -16,6 +17,7 @@ pub mod api;
 pub mod cli;
 pub mod digest;
 pub mod process;
+pub mod quota;
 pub mod sandbox;
 pub mod server;
 pub mod store;

@@ -55,6 +55,7 @@ pub async fn run(
         processes: shared.clone(),
         instances: shared,
         admin_key_hash: Sha256::digest(admin_key.as_bytes()).to_vec().into(),
+        quotas: Default::default(),
     };
     tracing::info!(address = %listener.local_addr()?, resumed, "alur is serving");
     api::serve(listener, state, shutdown).await?;

@@ -20,6 +20,8 @@ pub struct ApiError {
     pub message: String,
     /// Structured details (validation problems...).
     pub details: Option<Value>,
+    /// Seconds for a `Retry-After` header (429s).
+    pub retry_after: Option<u32>,
 }
 
 /// Shorthand for handlers.
@@ -28,7 +30,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// An error without details.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: None }
+        ApiError { status, code, message: message.into(), details: None, retry_after: None }
     }
     /// 404 `not-found`: also what another tenant's resource looks like.
     pub fn not_found(what: &str) -> Self {
@@ -43,6 +45,11 @@ impl ApiError {
         tracing::error!(%cause, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
     }
+    /// 403 `quota-exceeded`: creating `what` would take the tenant past `limit`.
+    pub fn quota_exceeded(quota: &str, limit: u64, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "quota-exceeded", message)
+            .with_details(json!({ "quota": quota, "limit": limit }))
+    }
     /// Adds details.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
@@ -56,7 +63,11 @@ impl IntoResponse for ApiError {
         if let Some(details) = self.details {
             error["details"] = details;
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -103,6 +114,15 @@ impl From<ExecutorError> for ApiError {
             ExecutorError::Finished(status) => {
                 ApiError::new(StatusCode::CONFLICT, "finished", format!("the instance is already {status}"))
             }
+            ExecutorError::TooManyOpen { limit } => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "quota-exceeded",
+                    format!("the tenant has {limit} unfinished instances, its quota; retry when some finish"),
+                )
+                .with_details(json!({ "quota": "max_open_instances", "limit": limit }))
+            },
             ExecutorError::Plugin(e) => e.into(),
             ExecutorError::Store(e) => e.into(),
         }

@@ -15,9 +15,11 @@ pub mod processes;
 pub mod tenants;
 
 use crate::process::executor::Executor;
+use crate::quota::{Quota, QuotaCache};
 use crate::store::{InstanceStore, PluginStore, ProcessStore, TenantStore};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use error::{ApiError, ApiResult};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -41,6 +43,22 @@ pub struct AppState {
     pub instances: Arc<dyn InstanceStore>,
     /// sha256 of the admin key.
     pub admin_key_hash: Arc<[u8]>,
+    /// Tenants' effective quotas.
+    pub quotas: Arc<QuotaCache>,
+}
+
+impl AppState {
+    /// The effective quota of `tenant` (defaults with the admin's overrides).
+    pub async fn quota(&self, tenant: &str) -> ApiResult<Arc<Quota>> {
+        if let Some(q) = self.quotas.get(tenant) {
+            return Ok(q);
+        }
+        let overrides = self.tenants.quota(tenant).await?;
+        // Stored overrides were validated when set; a failure here means the row was edited by hand.
+        let quota = Arc::new(Quota::with_overrides(overrides.as_ref()).map_err(ApiError::internal)?);
+        self.quotas.put(tenant, quota.clone());
+        Ok(quota)
+    }
 }
 
 /// The whole API.

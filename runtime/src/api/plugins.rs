@@ -45,6 +45,25 @@ async fn upload(
     if body.is_empty() {
         return Err(ApiError::bad_request("the body is empty: send the component's bytes"));
     }
+    let quota = state.quota(&tenant.id).await?;
+    if body.len() as u64 > quota.max_plugin_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "plugin-too-large",
+            format!("the component is {} bytes, over the tenant's limit of {}", body.len(), quota.max_plugin_bytes),
+        )
+        .with_details(json!({ "quota": "max_plugin_bytes", "limit": quota.max_plugin_bytes })));
+    }
+    if state.plugins.plugin_versions(&tenant.id, &name).await?.is_empty() {
+        let count = state.plugins.list_plugins(&tenant.id).await?.len() as u64;
+        if count >= u64::from(quota.max_plugins) {
+            return Err(ApiError::quota_exceeded(
+                "max_plugins",
+                quota.max_plugins.into(),
+                format!("the tenant has {count} plugins, its quota; delete one or ask for more"),
+            ));
+        }
+    }
     let (version, created) = state.executor.put_plugin(&tenant.id, &name, body.to_vec()).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((

@@ -55,7 +55,18 @@ async fn deploy(
             format!("the definition's `name` must be `{name}`, as in the path"),
         ));
     }
-    let deployed = state.executor.deploy(&tenant.id, document).await?;
+    let quota = state.quota(&tenant.id).await?;
+    if state.processes.process_versions(&tenant.id, &name).await?.is_empty() {
+        let count = state.processes.list_processes(&tenant.id).await?.len() as u64;
+        if count >= u64::from(quota.max_processes) {
+            return Err(ApiError::quota_exceeded(
+                "max_processes",
+                quota.max_processes.into(),
+                format!("the tenant has {count} processes, its quota"),
+            ));
+        }
+    }
+    let deployed = state.executor.deploy_within(&tenant.id, document, &quota).await?;
     Ok((StatusCode::CREATED, Json(json!({ "name": deployed.name, "version": deployed.version }))))
 }
 
@@ -136,7 +147,11 @@ async fn start(
         input: body.input,
         idempotency_key,
     };
-    let started = state.executor.start(req).await?;
+    let max_open = usize::try_from(state.quota(&tenant.id).await?.max_open_instances).unwrap_or(usize::MAX);
+    // In a task of its own: a client that hangs up must not cancel a start half-way through.
+    let executor = state.executor.clone();
+    let started =
+        tokio::spawn(async move { executor.start_within(req, max_open).await }).await.map_err(ApiError::internal)??;
     let Some(wait) = wait else {
         let record =
             state.instances.instance(&tenant.id, &started.id).await?.ok_or_else(|| ApiError::not_found("instance"))?;

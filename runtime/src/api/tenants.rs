@@ -4,6 +4,7 @@ use super::AppState;
 use super::auth::{Admin, hash_key, new_key};
 use super::body::ApiJson;
 use super::error::{ApiError, ApiResult};
+use crate::quota::Quota;
 use crate::store::{Tenant, now_millis};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,6 +12,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -76,18 +78,24 @@ async fn set_quota(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ApiJson(quota): ApiJson<Value>,
+    ApiJson(overrides): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    if !quota.is_object() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body", "a quota is a JSON object"));
-    }
-    if !state.tenants.set_quota(&id, &quota).await? {
+    let quota = Quota::with_overrides(Some(&overrides))
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-quota", e.to_string()))?;
+    if !state.tenants.set_quota(&id, &overrides).await? {
         return Err(ApiError::not_found("tenant"));
     }
-    Ok(Json(quota))
+    let quota = Arc::new(quota);
+    state.quotas.put(&id, quota.clone());
+    Ok(Json(quota_json(&quota, &overrides)))
+}
+
+fn quota_json(quota: &Quota, overrides: &Value) -> Value {
+    json!({ "quota": quota, "overrides": overrides })
 }
 
 async fn get_quota(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     state.tenants.tenant(&id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
-    Ok(Json(state.tenants.quota(&id).await?.unwrap_or_else(|| json!({}))))
+    let overrides = state.tenants.quota(&id).await?.unwrap_or_else(|| json!({}));
+    Ok(Json(quota_json(&*state.quota(&id).await?, &overrides)))
 }

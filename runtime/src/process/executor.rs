@@ -20,6 +20,7 @@ use super::event::{ErrorInfo, Event, TokenId};
 use super::machine::{Action, Machine};
 use super::model::{Process, StepIdx, StepKind};
 use crate::digest::Digest;
+use crate::quota::Quota;
 use crate::sandbox::kv::{KvScope, KvWrites};
 use crate::sandbox::limits::StepLimits;
 use crate::sandbox::outcome::StepFailure;
@@ -57,6 +58,12 @@ pub enum ExecutorError {
     /// The instance is finished.
     #[error("the instance is already {0}")]
     Finished(&'static str),
+    /// The tenant has as many open instances as its quota allows.
+    #[error("the tenant already has {limit} open instances, its quota")]
+    TooManyOpen {
+        /// The quota.
+        limit: usize,
+    },
     /// The plugin was rejected.
     #[error(transparent)]
     Plugin(#[from] LoadError),
@@ -127,6 +134,8 @@ struct Inner {
     latest: Mutex<HashMap<(String, String), u32>>,
     /// Step attempts running now, for the shutdown drain.
     in_flight: std::sync::atomic::AtomicUsize,
+    /// Open (unfinished) instances per tenant, for the open-instance quota.
+    open: Mutex<HashMap<String, usize>>,
 }
 
 /// The process executor of one runtime node.
@@ -160,6 +169,7 @@ impl Executor {
                 versions: Mutex::new(LruCache::new(NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN))),
                 latest: Mutex::new(HashMap::new()),
                 in_flight: std::sync::atomic::AtomicUsize::new(0),
+                open: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -173,9 +183,14 @@ impl Executor {
 
     /// Validates a definition, pins its plugins to their latest digests and stores it as the next version.
     pub async fn deploy(&self, tenant: &str, document: Value) -> Result<ProcessVersion> {
+        self.deploy_within(tenant, document, &Quota::default()).await
+    }
+
+    /// [`Executor::deploy`], refusing plugin steps whose limits exceed the tenant's `quota` ceilings.
+    pub async fn deploy_within(&self, tenant: &str, document: Value, quota: &Quota) -> Result<ProcessVersion> {
         let process = definition::compile(document.clone()).map_err(ExecutorError::InvalidDefinition)?;
         let mut pinned = BTreeMap::new();
-        let mut problems = Vec::new();
+        let mut problems = quota.check_steps(&process, &document, &self.inner.defaults);
         for name in process.plugins() {
             match self.inner.plugins.plugin_versions(tenant, name).await?.last() {
                 Some(v) => {
@@ -201,7 +216,18 @@ impl Executor {
 
     /// Starts an instance (or returns the one started before with the same idempotency key).
     pub async fn start(&self, req: StartRequest) -> Result<Started> {
-        self.inner.clone().start(req, None).await
+        self.inner.clone().start(req, None, None).await
+    }
+
+    /// [`Executor::start`], refused with [`ExecutorError::TooManyOpen`] when the tenant already has `max_open`
+    /// unfinished instances.
+    pub async fn start_within(&self, req: StartRequest, max_open: usize) -> Result<Started> {
+        self.inner.clone().start(req, None, Some(max_open)).await
+    }
+
+    /// How many unfinished instances `tenant` has on this node.
+    pub fn open_instances(&self, tenant: &str) -> usize {
+        self.inner.open.lock().unwrap_or_else(|p| p.into_inner()).get(tenant).copied().unwrap_or(0)
     }
 
     /// Delivers a signal to an instance waiting for it.
@@ -266,6 +292,7 @@ impl Executor {
                     }
                 }
             }
+            self.inner.reserve(&record.tenant, None)?;
             let live = self.inner.insert_live(record, version, machine, next_seq);
             resumed.push(live);
         }
@@ -289,6 +316,21 @@ impl Executor {
     /// How many instances are live (unfinished) in memory.
     pub fn live_count(&self) -> usize {
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// One open-instance slot of a tenant, given back on drop unless disarmed.
+struct Reservation<'a> {
+    inner: &'a Inner,
+    tenant: String,
+    armed: bool,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.inner.release(&self.tenant);
+        }
     }
 }
 
@@ -348,7 +390,43 @@ impl Inner {
         live
     }
 
-    async fn start(self: Arc<Self>, req: StartRequest, parent: Option<String>) -> Result<Started> {
+    /// Counts one more open instance of `tenant`, unless it already has `max` of them.
+    fn reserve(&self, tenant: &str, max: Option<usize>) -> Result<()> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(tenant.to_string()).or_insert(0);
+        if let Some(limit) = max.filter(|&limit| *count >= limit) {
+            return Err(ExecutorError::TooManyOpen { limit });
+        }
+        *count += 1;
+        Ok(())
+    }
+
+    fn release(&self, tenant: &str) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(tenant) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(tenant);
+            }
+        }
+    }
+
+    async fn start(
+        self: Arc<Self>,
+        req: StartRequest,
+        parent: Option<String>,
+        max_open: Option<usize>,
+    ) -> Result<Started> {
+        self.reserve(&req.tenant, max_open)?;
+        // Released when the instance finishes; here only if none was created (error, idempotent repeat, or
+        // the future dropped half-way).
+        let mut reservation = Reservation { inner: &self, tenant: req.tenant.clone(), armed: true };
+        let started = self.clone().start_reserved(req, parent).await?;
+        reservation.armed = !started.created;
+        Ok(started)
+    }
+
+    async fn start_reserved(self: Arc<Self>, req: StartRequest, parent: Option<String>) -> Result<Started> {
         let version = self.version(&req.tenant, &req.process, req.version).await?;
         if let Some(schema) = &version.process.input_schema {
             check_schema(schema, &req.input)?;
@@ -472,7 +550,9 @@ impl Inner {
     }
 
     fn finish(self: &Arc<Self>, live: &Arc<Live>, machine: &Machine) {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&live.record.id);
+        if self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&live.record.id).is_some() {
+            self.release(&live.record.tenant);
+        }
         let mut record = live.record.clone();
         update_of(&live.record.id, machine, now_millis()).apply_to(&mut record);
         let finished = record.clone();
@@ -613,7 +693,7 @@ impl Inner {
             idempotency_key: Some(format!("{}/{token}/{step_id}", live.record.id)),
         };
         let parent = Some(format!("{}#{token}", live.record.id));
-        let event = match self.clone().start(req, parent).await {
+        let event = match self.clone().start(req, parent, None).await {
             Ok(started) => Event::ChildStarted { token, step: step_id, child: started.id },
             Err(e) => {
                 let error = ErrorInfo::new("invalid-input", "sub-process-not-started", e.to_string());
