@@ -70,9 +70,9 @@ fn assert_all_passed(out: &str, at_least: usize) {
 }
 
 #[test]
-fn plugin_unit_tests_pass_natively() {
-    let out = check(&mut Command::new(root().join("plugins/scm-reorder-rule/test.sh")));
-    assert_all_passed(&out, 10);
+fn sdk_and_plugin_unit_tests_pass_natively() {
+    assert_all_passed(&check(&mut Command::new(root().join("sdk/c/test.sh"))), 15);
+    assert_all_passed(&check(&mut Command::new(root().join("plugins/scm-reorder-rule/test.sh"))), 10);
 }
 
 #[test]
