@@ -8,6 +8,11 @@
 //! The step is the `noop` test component with a 1 KB JSON input. Also: compile time of the component and
 //! load time from the on-disk cache.
 //!
+//! Also, when `ALUR_BENCH_GUESTS=python=<file.wasm>,javascript=<file.wasm>` names guests of other languages:
+//! each one's compile time, its first call after the compile, its fresh-instance calls (every Alur call is
+//! one) and its load time from the disk cache. With `ALUR_BENCH_JSON=<file>` every number is also written
+//! there as JSON, for the suite in `bench/` to merge.
+//!
 //! `cargo bench --bench step_dispatch` (add `-- --quick` for a smoke run).
 
 use alur_runtime::sandbox::bindings;
@@ -72,6 +77,69 @@ fn stats(mut d: Vec<Duration>) -> Stats {
 
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
+}
+
+fn stats_json(s: &Stats) -> serde_json::Value {
+    serde_json::json!({ "p50_us": us(s.p50), "p99_us": us(s.p99), "mean_us": us(s.mean) })
+}
+
+/// A guest of another language through Alur's full dispatch: compile, first call, fresh-instance calls, load
+/// from the disk cache after a restart. Its own sandbox and cache directory, so the compile is a real one.
+fn guest(
+    rt: &tokio::runtime::Runtime,
+    language: &str,
+    path: &str,
+    input: &str,
+    context: &StepContext,
+    rounds: usize,
+    iterations: usize,
+) -> serde_json::Value {
+    let wasm = std::fs::read(path).unwrap_or_else(|e| panic!("{language} guest {path}: {e}"));
+    let cache_dir = tempfile::tempdir().expect("tempdir");
+    let config = SandboxConfig { cache_dir: Some(cache_dir.path().to_path_buf()), ..SandboxConfig::default() };
+    let sandbox = rt.block_on(async { Sandbox::new(config.clone(), Arc::new(MemoryKv::default())) }).expect("sandbox");
+    let t = Instant::now();
+    let prepared = rt.block_on(sandbox.load(wasm.clone())).unwrap_or_else(|e| panic!("{language} guest loads: {e}"));
+    let compile = t.elapsed();
+    let once = || {
+        let out = rt.block_on(sandbox.run(StepRequest {
+            component: &prepared,
+            plugin: "guest",
+            context: context.clone(),
+            input,
+            config: Default::default(),
+            limits: StepLimits::default(),
+        }));
+        assert!(out.result.is_ok(), "{language} guest answers: {:?}", out.result);
+    };
+    let t = Instant::now();
+    once();
+    let first_call = t.elapsed();
+    let runs: Vec<Stats> = (0..rounds).map(|_| stats(sample(iterations, once))).collect();
+    let t = Instant::now();
+    let restarted = rt.block_on(async { Sandbox::new(config, Arc::new(MemoryKv::default())) }).expect("sandbox");
+    let from_disk = rt.block_on(restarted.cached(prepared.digest)).expect("in the disk cache");
+    let load = t.elapsed();
+    drop(from_disk);
+    let mut p50: Vec<f64> = runs.iter().map(|s| us(s.p50)).collect();
+    p50.sort_by(f64::total_cmp);
+    println!(
+        "{language:<10} {:>6.1} MB: compile {:.0} ms, first call {:.2} ms, fresh-instance call p50 {:.1}us, \
+         load from disk cache {:.1} ms",
+        wasm.len() as f64 / 1e6,
+        compile.as_secs_f64() * 1e3,
+        first_call.as_secs_f64() * 1e3,
+        p50[p50.len() / 2],
+        load.as_secs_f64() * 1e3
+    );
+    serde_json::json!({
+        "bytes": wasm.len(),
+        "compile_ms": compile.as_secs_f64() * 1e3,
+        "first_call_us": us(first_call),
+        "cache_load_ms": load.as_secs_f64() * 1e3,
+        "iterations": iterations,
+        "fresh_instance": runs.iter().map(stats_json).collect::<Vec<_>>(),
+    })
 }
 
 fn main() {
@@ -182,4 +250,30 @@ fn main() {
         "load time from the on-disk cache (engine start + deserialize + link): {:.1} ms",
         load_time.as_secs_f64() * 1e3
     );
+
+    // Guests of other languages: far bigger components (an interpreter inside), so fewer calls.
+    let mut guests = serde_json::Map::new();
+    if let Ok(list) = std::env::var("ALUR_BENCH_GUESTS") {
+        let iterations = if quick { 20 } else { 200 };
+        for entry in list.split(',').filter(|e| !e.is_empty()) {
+            let (language, path) = entry.split_once('=').expect("ALUR_BENCH_GUESTS is language=path,...");
+            let report = guest(&rt, language, path, &input, &step_context, rounds, iterations);
+            guests.insert(language.to_string(), report);
+        }
+    }
+
+    if let Ok(path) = std::env::var("ALUR_BENCH_JSON") {
+        let paths: serde_json::Map<String, serde_json::Value> =
+            rows.iter().map(|(name, runs)| (name.to_string(), runs.iter().map(stats_json).collect())).collect();
+        let report = serde_json::json!({
+            "input_bytes": input.len(),
+            "rounds": rounds,
+            "iterations": iterations,
+            "paths": paths,
+            "compile_ms": compile_time.as_secs_f64() * 1e3,
+            "cache_load_ms": load_time.as_secs_f64() * 1e3,
+            "guests": guests,
+        });
+        std::fs::write(&path, report.to_string()).unwrap_or_else(|e| panic!("writing {path}: {e}"));
+    }
 }
