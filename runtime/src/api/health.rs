@@ -12,11 +12,16 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
-async fn healthz() -> Json<Value> {
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "`{status: ok}`")))]
+pub(super) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+/// The store answers; also how many instances are live in memory.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
+    responses((status = 200, description = "`{status: ready, live_instances}`"), (status = 500, description = "The store fails", body = super::error::ErrorBody)))]
+pub(super) async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     state.tenants.list_tenants().await?;
     Ok(Json(json!({ "status": "ready", "live_instances": state.executor.live_count() })))
 }

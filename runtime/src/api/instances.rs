@@ -2,15 +2,16 @@
 
 use super::AppState;
 use super::auth::TenantAuth;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::store::{InstanceFilter, InstanceRecord, InstanceStatus};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// Longest `wait` a request may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -32,43 +33,87 @@ pub fn parse_wait(text: &str) -> ApiResult<Duration> {
     Ok(d.min(MAX_WAIT))
 }
 
-/// The JSON of an instance.
-pub fn instance_json(r: &InstanceRecord) -> Value {
-    let mut v = json!({
-        "id": r.id,
-        "process": r.process,
-        "version": r.version,
-        "status": r.status,
-        "input": r.input,
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-    });
-    if let Some(o) = &r.output {
-        v["output"] = o.clone();
-    }
-    if let Some(e) = &r.error {
-        v["error"] = e.clone();
-    }
-    if r.status == InstanceStatus::Running {
-        v["current_steps"] = r.activity.get("steps").cloned().unwrap_or(json!([]));
-        v["waiting_for"] = r.activity.get("waiting_for").cloned().unwrap_or(json!([]));
-    }
-    if let Some(p) = &r.parent {
-        v["parent"] = json!(p.split('#').next());
-    }
-    v
+/// An instance as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceView {
+    /// Instance id (a UUIDv7).
+    pub id: String,
+    /// Process name.
+    pub process: String,
+    /// The process version it runs (pinned at start).
+    pub version: u32,
+    /// `running`, `completed`, `failed` or `cancelled`.
+    pub status: &'static str,
+    /// The start input.
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// The output, once completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    /// `{kind, code, message, step}`, once failed or cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Milliseconds since the Unix epoch.
+    pub updated_at: i64,
+    /// While running: the steps running now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub current_steps: Option<Value>,
+    /// While running: the signals and timers it waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub waiting_for: Option<Value>,
+    /// The parent instance, for a sub-process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
-async fn one(
+impl From<&InstanceRecord> for InstanceView {
+    fn from(r: &InstanceRecord) -> Self {
+        let running = r.status == InstanceStatus::Running;
+        let activity = |key: &str| running.then(|| r.activity.get(key).cloned().unwrap_or(json!([])));
+        InstanceView {
+            id: r.id.clone(),
+            process: r.process.clone(),
+            version: r.version,
+            status: r.status.as_str(),
+            input: r.input.clone(),
+            output: r.output.clone(),
+            error: r.error.clone(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            current_steps: activity("steps"),
+            waiting_for: activity("waiting_for"),
+            parent: r.parent.as_deref().and_then(|p| p.split('#').next()).map(str::to_string),
+        }
+    }
+}
+
+/// An instance: status, input, output or error, process and version, timestamps, current steps, waits.
+#[utoipa::path(get, path = "/v1/instances/{id}", tag = "instances",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "The instance", body = InstanceView),
+        (status = 404, description = "No such instance for this tenant", body = ErrorBody)))]
+pub(super) async fn one(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<InstanceView>> {
     let r = state.instances.instance(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("instance"))?;
-    Ok(Json(instance_json(&r)))
+    Ok(Json(InstanceView::from(&r)))
 }
 
-async fn history(
+/// The journal of an instance: every event with its sequence number and time (step starts and completions
+/// with attempt, duration, fuel used, error; signals, timers, compensation).
+#[utoipa::path(get, path = "/v1/instances/{id}/history", tag = "instances",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "`{id, events: [{seq, at, type, ...}]}`"),
+        (status = 404, description = "No such instance for this tenant", body = ErrorBody)))]
+pub(super) async fn history(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -91,14 +136,22 @@ async fn history(
 }
 
 #[derive(Deserialize)]
-struct ListQuery {
+pub(super) struct ListQuery {
     process: Option<String>,
     status: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
 }
 
-async fn list(
+/// Instances of the tenant, newest first, filtered and paged.
+#[utoipa::path(get, path = "/v1/instances", tag = "instances",
+    params(("process" = Option<String>, Query, description = "Only this process"),
+        ("status" = Option<String>, Query, description = "running, completed, failed or cancelled"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1-500 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "`{instances: [...], next_cursor}`"),
+        (status = 400, description = "Unknown status", body = ErrorBody)))]
+pub(super) async fn list(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
@@ -115,10 +168,17 @@ async fn list(
     let filter = InstanceFilter { process: q.process, status, limit, before: q.cursor };
     let page = state.instances.list_instances(&tenant.id, &filter).await?;
     let next = (page.len() == limit as usize).then(|| page.last().map(|r| r.id.clone())).flatten();
-    Ok(Json(json!({ "instances": page.iter().map(instance_json).collect::<Vec<_>>(), "next_cursor": next })))
+    Ok(Json(json!({ "instances": page.iter().map(InstanceView::from).collect::<Vec<_>>(), "next_cursor": next })))
 }
 
-async fn signal(
+/// Delivers a signal (with its JSON payload) to an instance waiting for it.
+#[utoipa::path(post, path = "/v1/instances/{id}/signals/{signal}", tag = "instances",
+    params(("id" = String, Path, description = "Instance id"), ("signal" = String, Path, description = "Signal name")),
+    request_body(content = Object, description = "The payload; the waiting step's output"),
+    responses((status = 202, description = "Delivered and journaled"),
+        (status = 404, description = "No such instance for this tenant", body = ErrorBody),
+        (status = 409, description = "Not waiting for this signal, or finished", body = ErrorBody)))]
+pub(super) async fn signal(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
     Path((id, signal)): Path<(String, String)>,
@@ -128,12 +188,18 @@ async fn signal(
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "signal": signal, "delivered": true }))))
 }
 
-async fn cancel(
+/// Cancels a running instance (its compensations run first).
+#[utoipa::path(post, path = "/v1/instances/{id}/cancel", tag = "instances",
+    params(("id" = String, Path, description = "Instance id")),
+    responses((status = 200, description = "The instance after cancelling", body = InstanceView),
+        (status = 404, description = "No such instance for this tenant", body = ErrorBody),
+        (status = 409, description = "Already finished", body = ErrorBody)))]
+pub(super) async fn cancel(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<InstanceView>> {
     state.executor.cancel(&tenant.id, &id, "cancelled through the API").await?;
     let r = state.instances.instance(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("instance"))?;
-    Ok(Json(instance_json(&r)))
+    Ok(Json(InstanceView::from(&r)))
 }

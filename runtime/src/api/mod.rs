@@ -10,6 +10,7 @@ pub mod body;
 pub mod error;
 pub mod health;
 pub mod instances;
+pub mod openapi;
 pub mod plugins;
 pub mod processes;
 pub mod tenants;
@@ -65,6 +66,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(openapi::router())
         .merge(tenants::router())
         .merge(processes::router())
         .merge(instances::router())

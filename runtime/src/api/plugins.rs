@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::auth::TenantAuth;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -20,7 +20,20 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-async fn upload(
+/// Uploads a plugin version: the component's bytes. New content is a new version; the same bytes again return
+/// the existing version (200). Checked before it is stored: a component, of the `step` world, importing only what
+/// the host provides, within the tenant's size limit; compiled once, on a blocking thread.
+#[utoipa::path(put, path = "/v1/plugins/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name: 1-64 of letters, digits, '-', '_'")),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component"),
+    responses((status = 201, description = "`{name, version, digest, size}`: a new version"),
+        (status = 200, description = "The same bytes as an existing version"),
+        (status = 400, description = "Not a component, or an invalid one", body = ErrorBody),
+        (status = 403, description = "Over the tenant's plugin count", body = ErrorBody),
+        (status = 413, description = "Over the tenant's plugin size", body = ErrorBody),
+        (status = 415, description = "Not application/wasm", body = ErrorBody),
+        (status = 422, description = "Does not fit the step world, or imports what the host does not provide", body = ErrorBody)))]
+pub(super) async fn upload(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -74,12 +87,20 @@ async fn upload(
     ))
 }
 
-async fn list(TenantAuth(tenant): TenantAuth, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+/// The tenant's plugins.
+#[utoipa::path(get, path = "/v1/plugins", tag = "plugins",
+    responses((status = 200, description = "`{plugins: [...]}`")))]
+pub(super) async fn list(TenantAuth(tenant): TenantAuth, State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let plugins = state.plugins.list_plugins(&tenant.id).await?;
     Ok(Json(json!({ "plugins": plugins })))
 }
 
-async fn one(
+/// A plugin's versions with their digests and sizes.
+#[utoipa::path(get, path = "/v1/plugins/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name")),
+    responses((status = 200, description = "`{name, versions: [{version, digest, size, created_at}]}`"),
+        (status = 404, description = "No such plugin for this tenant", body = ErrorBody)))]
+pub(super) async fn one(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -91,7 +112,13 @@ async fn one(
     Ok(Json(json!({ "name": name, "versions": versions })))
 }
 
-async fn remove(
+/// Deletes a plugin and its versions; refused while a deployed process version uses it.
+#[utoipa::path(delete, path = "/v1/plugins/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name")),
+    responses((status = 204, description = "Deleted"),
+        (status = 404, description = "No such plugin for this tenant", body = ErrorBody),
+        (status = 409, description = "Used by a deployed process version", body = ErrorBody)))]
+pub(super) async fn remove(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
     Path(name): Path<String>,

@@ -3,8 +3,9 @@
 
 use super::AppState;
 use super::auth::TenantAuth;
+use super::error::ErrorBody;
 use super::error::{ApiError, ApiResult};
-use super::instances::{instance_json, parse_wait};
+use super::instances::{InstanceView, parse_wait};
 use crate::process::definition::yaml_to_json;
 use crate::process::executor::StartRequest;
 use crate::store::InstanceStatus;
@@ -15,6 +16,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -25,7 +27,16 @@ pub fn router() -> Router<AppState> {
         .route("/v1/processes/{name}/instances", post(start))
 }
 
-async fn deploy(
+/// Deploys a definition (YAML or JSON) as the process's next version; instances already running stay on theirs.
+#[utoipa::path(put, path = "/v1/processes/{name}", tag = "processes",
+    params(("name" = String, Path, description = "Process name; must equal the definition's `name`")),
+    request_body(content = String, content_type = "application/yaml", description = "The definition (also application/json)"),
+    responses((status = 201, description = "`{name, version}`"),
+        (status = 400, description = "Malformed YAML or JSON", body = ErrorBody),
+        (status = 403, description = "Over the tenant's process count", body = ErrorBody),
+        (status = 415, description = "Neither YAML nor JSON", body = ErrorBody),
+        (status = 422, description = "Invalid definition: `details` lists every problem with its path", body = ErrorBody)))]
+pub(super) async fn deploy(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -70,7 +81,10 @@ async fn deploy(
     Ok((StatusCode::CREATED, Json(json!({ "name": deployed.name, "version": deployed.version }))))
 }
 
-async fn list(TenantAuth(tenant): TenantAuth, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+/// The tenant's processes with their latest versions.
+#[utoipa::path(get, path = "/v1/processes", tag = "processes",
+    responses((status = 200, description = "`{processes: [{name, latest_version, created_at}]}`")))]
+pub(super) async fn list(TenantAuth(tenant): TenantAuth, State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let processes: Vec<Value> = state
         .processes
         .list_processes(&tenant.id)
@@ -81,7 +95,12 @@ async fn list(TenantAuth(tenant): TenantAuth, State(state): State<AppState>) -> 
     Ok(Json(json!({ "processes": processes })))
 }
 
-async fn one(
+/// A process: its versions and the latest definition.
+#[utoipa::path(get, path = "/v1/processes/{name}", tag = "processes",
+    params(("name" = String, Path, description = "Process name")),
+    responses((status = 200, description = "`{name, versions, latest}`"),
+        (status = 404, description = "No such process for this tenant", body = ErrorBody)))]
+pub(super) async fn one(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -95,7 +114,12 @@ async fn one(
     Ok(Json(json!({ "name": name, "versions": versions, "latest": latest })))
 }
 
-async fn version(
+/// One version of a process: its definition and pinned plugin digests.
+#[utoipa::path(get, path = "/v1/processes/{name}/versions/{version}", tag = "processes",
+    params(("name" = String, Path, description = "Process name"), ("version" = u32, Path, description = "Version")),
+    responses((status = 200, description = "The version"),
+        (status = 404, description = "No such version for this tenant", body = ErrorBody)))]
+pub(super) async fn version(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
     Path((name, version)): Path<(String, u32)>,
@@ -109,26 +133,43 @@ async fn version(
 }
 
 #[derive(Deserialize)]
-struct StartQuery {
+pub(super) struct StartQuery {
     version: Option<u32>,
     wait: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// How to start an instance.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StartBody {
+pub(super) struct StartBody {
+    /// The process input (checked against its `input-schema`).
     #[serde(default)]
+    #[schema(value_type = Object)]
     input: Value,
 }
 
-async fn start(
+/// Starts an instance of the latest (or a given) version. With `wait`, answers with the final state if the
+/// instance ends in time (200), else 202 with its id; without, 201 at once.
+#[utoipa::path(post, path = "/v1/processes/{name}/instances", tag = "processes",
+    params(("name" = String, Path, description = "Process name"),
+        ("version" = Option<u32>, Query, description = "A version (default: the latest)"),
+        ("wait" = Option<String>, Query, description = "Wait up to this long for the end, such as 5s (at most 60s)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Starting again with the same key returns the first instance (200)")),
+    request_body(content = StartBody, content_type = "application/json"),
+    responses((status = 201, description = "Started", body = InstanceView),
+        (status = 200, description = "Finished within `wait` (completed with `output`, or failed with `error`), or the instance an Idempotency-Key matched", body = InstanceView),
+        (status = 202, description = "Still running when `wait` ran out", body = InstanceView),
+        (status = 404, description = "No such process for this tenant", body = ErrorBody),
+        (status = 422, description = "The input does not fit the input schema", body = ErrorBody),
+        (status = 429, description = "The tenant has as many open instances as its quota allows; see Retry-After", body = ErrorBody)))]
+pub(super) async fn start(
     TenantAuth(tenant): TenantAuth,
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(query): Query<StartQuery>,
     headers: HeaderMap,
     super::body::ApiJson(body): super::body::ApiJson<StartBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<InstanceView>)> {
     let wait = query.wait.as_deref().map(parse_wait).transpose()?;
     let idempotency_key = match headers.get("idempotency-key") {
         Some(v) => Some(
@@ -156,9 +197,9 @@ async fn start(
         let record =
             state.instances.instance(&tenant.id, &started.id).await?.ok_or_else(|| ApiError::not_found("instance"))?;
         let status = if started.created { StatusCode::CREATED } else { StatusCode::OK };
-        return Ok((status, Json(instance_json(&record))));
+        return Ok((status, Json(InstanceView::from(&record))));
     };
     let record = state.executor.wait(&tenant.id, &started.id, wait).await?;
     let status = if record.status == InstanceStatus::Running { StatusCode::ACCEPTED } else { StatusCode::OK };
-    Ok((status, Json(instance_json(&record))))
+    Ok((status, Json(InstanceView::from(&record))))
 }

@@ -3,7 +3,7 @@
 use super::AppState;
 use super::auth::{Admin, hash_key, new_key};
 use super::body::ApiJson;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use crate::quota::Quota;
 use crate::store::{Tenant, now_millis};
 use axum::extract::{Path, State};
@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -23,9 +24,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tenants/{id}", get(one))
 }
 
-#[derive(Deserialize)]
+/// A new tenant.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateTenant {
+pub(super) struct CreateTenant {
+    /// 1-64 of a-z, 0-9 and '-'.
     name: String,
 }
 
@@ -36,7 +39,13 @@ fn valid_name(name: &str) -> bool {
         && !name.starts_with('-')
 }
 
-async fn create(
+/// Creates a tenant (admin key). Its API key is in the answer, and only there: it is stored hashed.
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
+    responses((status = 201, description = "`{id, name, api_key}`"),
+        (status = 403, description = "Not the admin key", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 422, description = "Invalid name", body = ErrorBody)))]
+pub(super) async fn create(
     _: Admin,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateTenant>,
@@ -56,17 +65,31 @@ async fn create(
     }
 }
 
-async fn list(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+/// All tenants (admin key).
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants",
+    responses((status = 200, description = "`{tenants: [{id, name, created_at}]}`"),
+        (status = 403, description = "Not the admin key", body = ErrorBody)))]
+pub(super) async fn list(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let tenants = state.tenants.list_tenants().await?;
     Ok(Json(json!({ "tenants": tenants })))
 }
 
-async fn one(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// One tenant (admin key).
+#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants",
+    params(("id" = String, Path, description = "Tenant id")),
+    responses((status = 200, description = "`{id, name, created_at}`"),
+        (status = 404, description = "No such tenant", body = ErrorBody)))]
+pub(super) async fn one(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let t = state.tenants.tenant(&id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
     Ok(Json(json!(t)))
 }
 
-async fn rotate(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// Replaces a tenant's API key (admin key); the old key stops working at once.
+#[utoipa::path(post, path = "/v1/tenants/{id}/keys", tag = "tenants",
+    params(("id" = String, Path, description = "Tenant id")),
+    responses((status = 200, description = "`{id, api_key}`"),
+        (status = 404, description = "No such tenant", body = ErrorBody)))]
+pub(super) async fn rotate(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let key = new_key()?;
     if !state.tenants.rotate_key(&id, &hash_key(&key)).await? {
         return Err(ApiError::not_found("tenant"));
@@ -74,7 +97,15 @@ async fn rotate(_: Admin, State(state): State<AppState>, Path(id): Path<String>)
     Ok(Json(json!({ "id": id, "api_key": key })))
 }
 
-async fn set_quota(
+/// Sets a tenant's quota overrides (admin key): a JSON object of the `Quota` fields to change; the rest keep
+/// their defaults. Replaces earlier overrides.
+#[utoipa::path(put, path = "/v1/tenants/{id}/quota", tag = "tenants",
+    params(("id" = String, Path, description = "Tenant id")),
+    request_body(content = Object, description = "Some fields of `Quota`"),
+    responses((status = 200, description = "`{quota: Quota, overrides}`: the effective quota"),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 422, description = "Unknown field or wrong type", body = ErrorBody)))]
+pub(super) async fn set_quota(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -94,7 +125,16 @@ fn quota_json(quota: &Quota, overrides: &Value) -> Value {
     json!({ "quota": quota, "overrides": overrides })
 }
 
-async fn get_quota(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// A tenant's effective quota and its overrides (admin key).
+#[utoipa::path(get, path = "/v1/tenants/{id}/quota", tag = "tenants",
+    params(("id" = String, Path, description = "Tenant id")),
+    responses((status = 200, description = "`{quota: Quota, overrides}`"),
+        (status = 404, description = "No such tenant", body = ErrorBody)))]
+pub(super) async fn get_quota(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     state.tenants.tenant(&id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
     let overrides = state.tenants.quota(&id).await?.unwrap_or_else(|| json!({}));
     Ok(Json(quota_json(&*state.quota(&id).await?, &overrides)))
