@@ -9,8 +9,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (crate name, folder) of every Rust guest; plugins first, then test components.
-const PLUGINS: &[(&str, &str)] =
-    &[("crm-lead-score", "plugins/crm-lead-score"), ("scm-inventory-check", "plugins/scm-inventory-check")];
+const PLUGINS: &[(&str, &str)] = &[
+    ("crm-lead-score", "plugins/crm-lead-score"),
+    ("scm-inventory-check", "plugins/scm-inventory-check"),
+    ("scm-credit-check", "plugins/scm-credit-check"),
+    ("scm-stock-ledger", "plugins/scm-stock-ledger"),
+    ("scm-shipment-plan", "plugins/scm-shipment-plan"),
+    ("scm-invoice", "plugins/scm-invoice"),
+    ("scm-three-way-match", "plugins/scm-three-way-match"),
+    ("crm-assign-owner", "plugins/crm-assign-owner"),
+    ("crm-create-task", "plugins/crm-create-task"),
+    ("crm-case-sla", "plugins/crm-case-sla"),
+];
 const TEST_COMPONENTS: &[(&str, &str)] = &[
     ("noop", "tests/components/noop"),
     ("hostile", "tests/components/hostile"),
