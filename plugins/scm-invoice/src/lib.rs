@@ -33,6 +33,9 @@
 //!
 //! `sequence/<prefix><year>`: the last invoice number issued that year. It advances only when the step
 //! completes (the engine commits kv writes with the completion), so a failed or retried attempt leaves no gap.
+//! Two invoice steps running at the same moment can both read the same last number, though: the runtime does
+//! not (yet) serialize or version concurrent writes to one plugin's kv scope, so numbers are unique only while
+//! invoices of one prefix are drawn one at a time.
 //!
 //! ## Output
 //!

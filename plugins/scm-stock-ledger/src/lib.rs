@@ -51,6 +51,13 @@
 //!
 //! `adjust` and `levels`: `{"mode": ..., "levels": [{"sku": "WID-1", "on_hand": 10, "reserved": 4, "available": 6}]}`.
 //!
+//! ## Concurrency
+//!
+//! Each call reads a SKU's record, changes it and writes it back, and the engine commits the write with the
+//! step's completion. The runtime does not (yet) serialize or version concurrent steps of one plugin's kv
+//! scope, so two instances reserving the same SKU at the same moment can both read the old record and the
+//! later commit wins: reservations are only exact while reserves of one SKU run one at a time.
+//!
 //! ## Errors
 //!
 //! - `invalid_input`: `missing-mode`, `missing-order` (reserve without an order, release without an order id),
