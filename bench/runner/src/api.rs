@@ -95,4 +95,14 @@ impl Api {
         }
         Ok(out)
     }
+
+    /// A GET that must answer 200.
+    pub fn get(&self, t: &Tenant, path: &str) -> Result<Value> {
+        self.expect(path, &[200], self.send("GET", path, &t.key, None)?)
+    }
+
+    /// An instance's journal.
+    pub fn history(&self, t: &Tenant, id: &str) -> Result<Value> {
+        self.expect("history", &[200], self.send("GET", &format!("/v1/instances/{id}/history"), &t.key, None)?)
+    }
 }

@@ -129,10 +129,11 @@ fn all(quick: bool) -> Result<()> {
     results.insert("mode".into(), json!(if quick { "quick" } else { "full" }));
     results.insert("machine".into(), sys::machine());
     results.insert("versions".into(), versions(&cfg));
-    let sections: [(&str, Section); 6] = [
+    let sections: [(&str, Section); 7] = [
         ("dispatch", dispatch),
         ("e2e_alur", e2e_alur),
         ("e2e_restate", e2e_restate),
+        ("e2e_tmpfs", e2e_tmpfs),
         ("cold_start", cold_start),
         ("scale", scale),
         ("noisy", noisy),
@@ -278,7 +279,11 @@ fn dispatch(cfg: &Cfg) -> Result<Value> {
 // 2. End to end over HTTP: Alur
 
 fn e2e_alur(cfg: &Cfg) -> Result<Value> {
-    let (server, _) = sys::start_alur(&cfg.alur, &cfg.work.join("alur-e2e"), api::ADMIN)?;
+    e2e_alur_over(cfg, &cfg.work.join("alur-e2e"), &concurrencies(), cfg.repeats)
+}
+
+fn e2e_alur_over(cfg: &Cfg, data: &Path, cs: &[usize], repeats: usize) -> Result<Value> {
+    let (server, _) = sys::start_alur(&cfg.alur, data, api::ADMIN)?;
     let api = Api::new(&server.base)?;
     let t = api.tenant("bench")?;
     api.plugin(&t, "noop", &cfg.noop)?;
@@ -287,14 +292,14 @@ fn e2e_alur(cfg: &Cfg) -> Result<Value> {
     let pids = [server.proc.pid()];
     measured_load(cfg, &pids, &alur_spec(&api, &t, "lead-intake", 16, if cfg.quick { 200 } else { 2000 }))?;
     let mut runs = Vec::new();
-    for rep in 0..cfg.repeats {
-        for c in concurrencies() {
+    for rep in 0..repeats {
+        for &c in cs {
             let r = measured_load(cfg, &pids, &alur_spec(&api, &t, "lead-intake", c, requests_at(cfg, c)))?;
             eprintln!("   alur c={c:<3} run {rep}: {}", brief(&r));
             runs.push(r);
         }
     }
-    let data_bytes = dir_size(&cfg.work.join("alur-e2e"));
+    let data_bytes = dir_size(data);
     server.proc.stop(Duration::from_secs(10));
     Ok(json!({
         "runs": runs,
@@ -331,7 +336,11 @@ fn dir_size(dir: &Path) -> u64 {
 // 3. End to end over HTTP: Restate
 
 fn e2e_restate(cfg: &Cfg) -> Result<Value> {
-    let data = cfg.work.join("restate");
+    e2e_restate_over(cfg, &cfg.work.join("restate"), &concurrencies(), cfg.repeats)
+}
+
+fn e2e_restate_over(cfg: &Cfg, data: &Path, cs: &[usize], repeats: usize) -> Result<Value> {
+    let data = data.to_path_buf();
     std::fs::create_dir_all(&data)?;
     let peer = restate::start(&cfg.root, &data)?;
     let pids = peer.pids();
@@ -347,8 +356,8 @@ fn e2e_restate(cfg: &Cfg) -> Result<Value> {
     };
     measured_load(cfg, &pids, &spec(16, if cfg.quick { 200 } else { 2000 }))?;
     let mut runs = Vec::new();
-    for rep in 0..cfg.repeats {
-        for c in concurrencies() {
+    for rep in 0..repeats {
+        for &c in cs {
             let r = measured_load(cfg, &pids, &spec(c, requests_at(cfg, c)))?;
             eprintln!("   restate c={c:<3} run {rep}: {}", brief(&r));
             runs.push(r);
@@ -365,6 +374,21 @@ fn e2e_restate(cfg: &Cfg) -> Result<Value> {
             result and the completion are appended to that log and acknowledged after the fsync, so when the \
             ingress answers, the same four kinds of record as Alur's are on disk.",
     }))
+}
+
+/// Both systems again with their data on tmpfs, where an fsync costs next to nothing: not a durable
+/// configuration, a diagnostic that separates the disk's share of the end-to-end numbers from the CPU's.
+fn e2e_tmpfs(cfg: &Cfg) -> Result<Value> {
+    let base = Path::new("/dev/shm").join(format!("alur-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base)?;
+    let result = (|| -> Result<Value> {
+        let alur = e2e_alur_over(cfg, &base.join("alur"), &[16, 64], 1)?;
+        let restate = e2e_restate_over(cfg, &base.join("restate"), &[16, 64], 1)?;
+        Ok(json!({ "e2e_alur": alur, "e2e_restate": restate }))
+    })();
+    let _ = std::fs::remove_dir_all(&base);
+    result
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -423,6 +447,23 @@ fn cold_start(cfg: &Cfg) -> Result<Value> {
             run[lang.as_str()]["restart_to_first_result_ms"] = json!(ms(first - spawned));
             server.proc.stop(Duration::from_secs(10));
         }
+        // Where the first result's time goes: one more restart, then an authenticated read that touches the
+        // database (key check, process lookup) but no component, then the first run, then a second run.
+        let (server, _) = sys::start_alur(&cfg.alur, &data, api::ADMIN)?;
+        let api = Api::new(&server.base)?;
+        let t0 = Instant::now();
+        api.get(&t, "/v1/processes/noop-rust-once")?;
+        let t1 = Instant::now();
+        api.run(&t, "noop-rust-once", &lead_input())?;
+        let t2 = Instant::now();
+        api.run(&t, "noop-rust-once", &lead_input())?;
+        let t3 = Instant::now();
+        run["rust"]["breakdown_after_restart"] = json!({
+            "first_authenticated_read_ms": ms(t1 - t0),
+            "then_first_run_ms": ms(t2 - t1),
+            "then_second_run_ms": ms(t3 - t2),
+        });
+        server.proc.stop(Duration::from_secs(10));
         eprintln!("   cold start run {rep}: {run}");
         runs.push(run);
     }
@@ -499,7 +540,8 @@ fn scale(cfg: &Cfg) -> Result<Value> {
 // 6. Noisy neighbours
 
 fn noisy(cfg: &Cfg) -> Result<Value> {
-    let requests = if cfg.quick { 100 } else { 1000 };
+    // Crowded, one workflow takes a few hundred ms: 300 keep a full run to minutes.
+    let requests = if cfg.quick { 100 } else { 300 };
     let (server, _) = sys::start_alur(&cfg.alur, &cfg.work.join("noisy"), api::ADMIN)?;
     let api = Api::new(&server.base)?;
     let pid = server.proc.pid();
@@ -517,13 +559,15 @@ fn noisy(cfg: &Cfg) -> Result<Value> {
     let mut alone = Vec::new();
     let mut crowded = Vec::new();
     for _ in 0..cfg.repeats {
-        alone.push(measured_load(cfg, &[pid], &alur_spec(&api, &quiet, "lead-intake", 1, requests))?);
+        let mut r = measured_load(cfg, &[pid], &alur_spec(&api, &quiet, "lead-intake", 1, requests))?;
+        r["journal"] = journal_timings(&api, &quiet)?;
+        alone.push(r);
         // Each neighbour keeps one spinning step running for longer than the measurement takes; they are
         // stopped (by pid) when it is done, or stop by themselves.
         let spinners: Vec<Proc> = neighbours
             .iter()
             .map(|t| {
-                let mut spec = alur_spec(&api, t, "spin", 1, if cfg.quick { 60 } else { 300 });
+                let mut spec = alur_spec(&api, t, "spin", 1, if cfg.quick { 60 } else { 400 });
                 spec.expect_body = Some(r#""status":"failed""#.into());
                 let child = Command::new(&cfg.me).args(spec.to_args()).stdout(Stdio::null()).spawn()?;
                 Ok(Proc { child, name: "spinning neighbour".into() })
@@ -532,17 +576,43 @@ fn noisy(cfg: &Cfg) -> Result<Value> {
         std::thread::sleep(Duration::from_millis(1500));
         let r = measured_load(cfg, &[pid], &alur_spec(&api, &quiet, "lead-intake", 1, requests))?;
         let spinning = count_running(&api, &neighbours);
+        let journal = journal_timings(&api, &quiet)?;
         for mut s in spinners {
             s.check_alive().context("a spinning neighbour finished before the measurement did")?;
             s.stop(Duration::from_secs(2));
         }
         let mut r = r;
         r["neighbour_steps_running_after"] = json!(spinning);
+        r["journal"] = journal;
         eprintln!("   noisy: alone {} / crowded {}", brief(alone.last().expect("one")), brief(&r));
         crowded.push(r);
     }
     server.proc.stop(Duration::from_secs(10));
     Ok(json!({ "alone": alone, "with_8_spinning_neighbours": crowded }))
+}
+
+/// Runs one workflow of `t` and reads its journal: per step, the time from its start event to its completion
+/// event against the step's own run time, which shows whether a slow workflow waited or worked.
+fn journal_timings(api: &Api, t: &Tenant) -> Result<Value> {
+    let started = Instant::now();
+    let out = api.run(t, "lead-intake", &lead_input())?;
+    let wall_ms = ms(started.elapsed());
+    let id = out["id"].as_str().context("instance id")?;
+    let history = api.history(t, id)?;
+    let events = history["events"].as_array().context("journal events")?;
+    let at = |e: &Value| e["at"].as_i64().unwrap_or(0);
+    let first = events.first().map(at).unwrap_or(0);
+    let last = events.last().map(at).unwrap_or(0);
+    let mut steps = Vec::new();
+    for e in events.iter().filter(|e| e["type"] == "step-completed") {
+        let start = events.iter().find(|s| s["type"] == "step-started" && s["step"] == e["step"]).map(at);
+        steps.push(json!({
+            "step": e["step"],
+            "started_to_completed_ms": start.map(|s| at(e) - s),
+            "step_run_ms": e["duration_ms"],
+        }));
+    }
+    Ok(json!({ "request_ms": wall_ms, "journal_span_ms": last - first, "steps": steps }))
 }
 
 /// How many of the neighbours have a spinning instance running right now (proof that the noise was there).

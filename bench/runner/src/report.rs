@@ -221,6 +221,26 @@ pub fn markdown(r: &Value) -> String {
         );
     }
     s.push('\n');
+    let tmp = &r["e2e_tmpfs"];
+    if tmp.is_object() {
+        let _ = writeln!(
+            s,
+            "Diagnostic, not durable: both systems with their data on tmpfs (fsync costs next to nothing), one run:\n\n\
+             | clients | Alur workflows/s | p99 ms | Restate workflows/s | p99 ms | throughput ratio |\n| --- | --- | --- | --- | --- | --- |"
+        );
+        for c in [16u64, 64] {
+            let a = median(e2e_field(tmp, "e2e_alur", c, "throughput_per_s"));
+            let p = median(e2e_field(tmp, "e2e_restate", c, "throughput_per_s"));
+            let _ = writeln!(
+                s,
+                "| {c} | {a:.0} | {:.2} | {p:.0} | {:.2} | {:.1}x |",
+                median(e2e_field(tmp, "e2e_alur", c, "p99_ms")),
+                median(e2e_field(tmp, "e2e_restate", c, "p99_ms")),
+                a / p
+            );
+        }
+        s.push('\n');
+    }
 
     // 4. Cold start.
     let _ = writeln!(
@@ -244,6 +264,20 @@ pub fn markdown(r: &Value) -> String {
             triple(cold_field(r, lang, "listening_to_first_result_ms"), 2),
         );
     }
+    let breakdown = |field: &str| -> Vec<f64> {
+        r["cold_start"]["runs"]
+            .as_array()
+            .map(|a| a.iter().map(|x| f(&x["rust"]["breakdown_after_restart"][field])).collect())
+            .unwrap_or_default()
+    };
+    let _ = writeln!(
+        s,
+        "\nAfter another restart (Rust): an authenticated read first {} ms, then the first run {} ms, then a \
+         second run {} ms.",
+        triple(breakdown("first_authenticated_read_ms"), 2),
+        triple(breakdown("then_first_run_ms"), 2),
+        triple(breakdown("then_second_run_ms"), 2),
+    );
     s.push('\n');
 
     // 5. Scale.
@@ -289,6 +323,32 @@ pub fn markdown(r: &Value) -> String {
             triple(probe_field(&n[key], "throughput_per_s"), 0),
             triple(probe_field(&n[key], "server_cpu_pct"), 0),
         );
+    }
+    for (key, label) in [("alone", "alone"), ("with_8_spinning_neighbours", "with 8 spinning neighbours")] {
+        if let Some(j) = n[key].as_array().and_then(|a| a.last()).map(|x| &x["journal"]) {
+            let steps: Vec<String> = j["steps"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|st| {
+                            format!(
+                                "{} {} ms ({} ms running)",
+                                st["step"].as_str().unwrap_or("?"),
+                                st["started_to_completed_ms"],
+                                st["step_run_ms"]
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "\nOne workflow {label}, from its journal: request {:.1} ms, journal span {} ms; step start → completion: {}.",
+                f(&j["request_ms"]),
+                j["journal_span_ms"],
+                steps.join(", ")
+            );
+        }
     }
     s.push('\n');
 
