@@ -183,8 +183,10 @@ pub fn markdown(r: &Value) -> String {
     let _ = writeln!(
         s,
         "### End to end over HTTP: three-step `lead-intake`-like workflow, start and wait for the result\n\n\
-         | system | clients | requests | workflows/s | p50 ms | p99 ms | server CPU % | server RSS peak MiB |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- |"
+         CPU columns are in % of one core: the server's CPU, the time its threads were runnable but waited for a \
+         core (the machine's other load), and the load generator's CPU.\n\n\
+         | system | clients | requests | workflows/s | p50 ms | p99 ms | server CPU % | server waiting for a CPU % | load generator CPU % | server RSS peak MiB |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for (system, label) in [("e2e_alur", "Alur"), ("e2e_restate", "Restate")] {
         for c in [1u64, 16, 64, 256] {
@@ -195,11 +197,13 @@ pub fn markdown(r: &Value) -> String {
                 .unwrap_or(Value::Null);
             let _ = writeln!(
                 s,
-                "| {label} | {c} | {requests} | {} | {} | {} | {} | {} |",
+                "| {label} | {c} | {requests} | {} | {} | {} | {} | {} | {} | {} |",
                 triple(e2e_field(r, system, c, "throughput_per_s"), 0),
                 triple(e2e_field(r, system, c, "p50_ms"), 2),
                 triple(e2e_field(r, system, c, "p99_ms"), 2),
                 triple(e2e_field(r, system, c, "server_cpu_pct"), 0),
+                triple(e2e_field(r, system, c, "server_runqueue_wait_pct"), 0),
+                triple(e2e_field(r, system, c, "loadgen_cpu_pct"), 0),
                 triple(e2e_field(r, system, c, "server_rss_peak_mib"), 0),
             );
         }
@@ -312,16 +316,18 @@ pub fn markdown(r: &Value) -> String {
     let _ = writeln!(
         s,
         "### Noisy neighbours: one tenant's three-step workflow (1 client) while 8 tenants run steps that spin until their 1 s timeout\n\n\
-         | | p50 ms | p99 ms | workflows/s | server CPU % |\n| --- | --- | --- | --- | --- |"
+         | | p50 ms | p90 ms | p99 ms | workflows/s | server CPU % | server waiting for a CPU % |\n| --- | --- | --- | --- | --- | --- | --- |"
     );
     for (key, label) in [("alone", "alone"), ("with_8_spinning_neighbours", "with 8 spinning neighbours")] {
         let _ = writeln!(
             s,
-            "| {label} | {} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {} | {} |",
             triple(probe_field(&n[key], "p50_ms"), 2),
+            triple(probe_field(&n[key], "p90_ms"), 2),
             triple(probe_field(&n[key], "p99_ms"), 2),
             triple(probe_field(&n[key], "throughput_per_s"), 0),
             triple(probe_field(&n[key], "server_cpu_pct"), 0),
+            triple(probe_field(&n[key], "server_runqueue_wait_pct"), 0),
         );
     }
     for (key, label) in [("alone", "alone"), ("with_8_spinning_neighbours", "with 8 spinning neighbours")] {

@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -32,6 +33,30 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     get(11) + get(12)
 }
 
+/// Nanoseconds each thread of a process has spent runnable but waiting for a CPU (the second field of
+/// /proc/<pid>/task/<tid>/schedstat), by thread id: how much the machine's other load delayed the server.
+pub fn runqueue_wait_ns(pid: u32) -> HashMap<u32, u64> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return HashMap::new() };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let tid: u32 = t.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+            Some((tid, stat.split_whitespace().nth(1)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// CPU ticks of this process's children that have been waited for (/proc/self/stat cutime + cstime): the
+/// load generator's CPU, read around its run.
+pub fn children_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0 };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    get(13) + get(14)
+}
+
 /// Resident set size of a process, in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return 0 };
@@ -51,6 +76,8 @@ pub struct Monitor {
     peak: Arc<AtomicU64>,
     thread: Option<std::thread::JoinHandle<()>>,
     cpu_start: u64,
+    wait_start: Vec<HashMap<u32, u64>>,
+    children_start: u64,
     started: Instant,
 }
 
@@ -69,13 +96,36 @@ impl Monitor {
             })
         };
         let cpu_start = pids.iter().map(|&p| cpu_ticks(p)).sum();
-        Monitor { pids: pids.to_vec(), stop, peak, thread: Some(thread), cpu_start, started: Instant::now() }
+        let wait_start = pids.iter().map(|&p| runqueue_wait_ns(p)).collect();
+        Monitor {
+            pids: pids.to_vec(),
+            stop,
+            peak,
+            thread: Some(thread),
+            cpu_start,
+            wait_start,
+            children_start: children_ticks(),
+            started: Instant::now(),
+        }
     }
 
-    /// `{server_cpu_pct, server_rss_peak_mib, server_rss_end_mib}`; CPU is in percent of one core.
+    /// `{server_cpu_pct, server_runqueue_wait_pct, loadgen_cpu_pct, server_rss_peak_mib, server_rss_end_mib}`;
+    /// percentages are of one core's time over the wall-clock time (the run-queue wait sums every thread's).
     pub fn stop(mut self) -> Value {
         let wall = self.started.elapsed().as_secs_f64();
         let cpu: u64 = self.pids.iter().map(|&p| cpu_ticks(p)).sum();
+        let waited_ns: u64 = self
+            .pids
+            .iter()
+            .zip(&self.wait_start)
+            .map(|(&p, start)| {
+                runqueue_wait_ns(p)
+                    .iter()
+                    .map(|(tid, &ns)| ns.saturating_sub(*start.get(tid).unwrap_or(&0)))
+                    .sum::<u64>()
+            })
+            .sum();
+        let children = children_ticks() - self.children_start;
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -84,6 +134,8 @@ impl Monitor {
         let peak = self.peak.load(Ordering::Relaxed).max(end);
         json!({
             "server_cpu_pct": (cpu - self.cpu_start) as f64 / clk_tck() / wall * 100.0,
+            "server_runqueue_wait_pct": waited_ns as f64 / 1e9 / wall * 100.0,
+            "loadgen_cpu_pct": children as f64 / clk_tck() / wall * 100.0,
             "server_rss_peak_mib": peak as f64 / 1024.0,
             "server_rss_end_mib": end as f64 / 1024.0,
         })
