@@ -536,6 +536,53 @@ output: '.steps.levels.levels | map({key: .sku, value: {on_hand, reserved}}) | f
         items.iter().map(|(s, n)| (s.to_string(), *n)).collect()
     }
 
+    /// Twenty orders for one unit each race for ten units: the ledger's read-modify-write steps must not
+    /// overwrite each other (the runtime serializes attempts that use the same plugin's kv state).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn scm_concurrent_reservations_never_oversell() {
+        const RACE: &str = r#"
+name: reserve-only
+steps:
+  - id: reserve
+    plugin: scm-stock-ledger
+    input: '{order: .input.order}'
+    config: { mode: reserve, stock: '{"GAD-9": 10}' }
+output: '.steps.reserve.fulfilment'
+"#;
+        let mut scm = Scm::new();
+        let t = scm.tenant(&[]).await;
+        t.c.deploy_yaml(&t.key, "reserve-only", RACE).await;
+        let starts = (0..20).map(|i| {
+            let order = json!({"order": {"id": format!("SO-R{i}"), "lines": [{"sku": "GAD-9", "quantity": 1}]}});
+            t.run("reserve-only", order)
+        });
+        let done = futures_join_all(starts).await;
+        let complete = done.iter().filter(|d| d["output"] == "complete").count();
+        let backorder = done.iter().filter(|d| d["output"] == "backorder").count();
+        assert_eq!((complete, backorder), (10, 10), "{done:?}");
+        assert_eq!(t.levels(&["GAD-9"]).await["GAD-9"]["reserved"], 10);
+    }
+
+    /// Runs futures concurrently on this task (no extra dependency for one test).
+    async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+        let mut futures: Vec<_> = futures.map(Box::pin).collect();
+        let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+                if out.is_none() {
+                    match f.as_mut().poll(cx) {
+                        std::task::Poll::Ready(v) => *out = Some(v),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        })
+        .await;
+        outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn scm_order_fulfilment_complete_split_held_and_backorder() {
         let mut scm = Scm::new();

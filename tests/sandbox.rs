@@ -179,13 +179,24 @@ async fn what_is_not_a_component_is_refused_clearly() {
 async fn kv_writes_are_returned_not_committed_and_scoped_by_tenant() {
     let h = Harness::new();
     let c = h.load(HOSTILE).await;
-    let first = h.run(&c, "acme", "{}", &[("mode", "count")], fast()).await;
+    let mut first = h.run(&c, "acme", "{}", &[("mode", "count")], fast()).await;
     assert_eq!(first.result.as_deref(), Ok(r#"{"count":1}"#));
     assert_eq!(first.kv_writes.get("count"), Some(&Some(b"1".to_vec())));
+    let lease = first.kv_lease.take().expect("an attempt that used kv holds its scope until the commit");
 
-    // Not committed yet: a second run still starts from nothing.
+    // While the first attempt's writes are uncommitted, another attempt of the scope waits (here into its
+    // timeout) rather than read the state the first is about to replace; another tenant does not wait.
+    let waiting = h.run(&c, "acme", "{}", &[("mode", "count")], fast()).await;
+    assert!(matches!(&waiting.result, Err(f) if f.to_string().contains("timeout")), "{:?}", waiting.result);
+    let other = h.run(&c, "globex", "{}", &[("mode", "count")], fast()).await;
+    assert_eq!(other.result.as_deref(), Ok(r#"{"count":1}"#));
+    drop(other);
+
+    // Released without a commit: a second run still starts from nothing.
+    drop(lease);
     let again = h.run(&c, "acme", "{}", &[("mode", "count")], fast()).await;
     assert_eq!(again.result.as_deref(), Ok(r#"{"count":1}"#));
+    drop(again);
 
     let scope = KvScope { tenant: "acme".into(), plugin: "p".into() };
     h.kv.commit(&scope, &first.kv_writes).await.unwrap();

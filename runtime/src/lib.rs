@@ -11,10 +11,12 @@
 //! - [`quota`]: per-tenant quotas (sizes, counts, open instances, per-step ceilings).
 //! - [`api`]: the HTTP API (axum): tenants, plugins, processes, instances.
 //! - [`server`]: `alur serve`: data directory, admin key, recovery, the API, graceful shutdown.
+//! - [`demo`]: `alur serve --demo`, the example tenant.
 //! - [`cli`]: the `alur` command line (the binary in `main.rs` only parses and dispatches).
 
 pub mod api;
 pub mod cli;
+pub mod demo;
 pub mod digest;
 pub mod process;
 pub mod quota;

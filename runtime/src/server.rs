@@ -8,6 +8,7 @@
 //! attempt when the runtime next starts.
 
 use crate::api::{self, AppState};
+use crate::demo::DemoConfig;
 use crate::process::executor::{Executor, Stores};
 use crate::sandbox::limits::StepLimits;
 use crate::sandbox::{Sandbox, SandboxConfig};
@@ -28,6 +29,8 @@ pub struct ServeConfig {
     pub admin_key: Option<String>,
     /// How long running steps may take to finish after shutdown begins.
     pub drain: Duration,
+    /// Load the demo tenant with the example plugins and processes.
+    pub demo: Option<DemoConfig>,
 }
 
 /// Runs the server on `listener` until `shutdown` resolves.
@@ -57,6 +60,11 @@ pub async fn run(
         admin_key_hash: Sha256::digest(admin_key.as_bytes()).to_vec().into(),
         quotas: Default::default(),
     };
+    if let Some(demo) = &config.demo {
+        let loaded = crate::demo::load(&state, &config.data, demo).await.context("loading the demo")?;
+        let base = format!("http://{}", listener.local_addr()?);
+        print!("{}", crate::demo::banner(&loaded, &base, &demo.processes));
+    }
     tracing::info!(address = %listener.local_addr()?, resumed, "alur is serving");
     api::serve(listener, state, shutdown).await?;
     let deadline = Instant::now() + config.drain;

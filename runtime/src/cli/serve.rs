@@ -17,6 +17,15 @@ pub struct ServeArgs {
     /// How long running steps may take to finish at shutdown.
     #[arg(long, env = "ALUR_DRAIN", default_value = "10s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
+    /// Create the tenant `demo` with the example plugins and processes loaded, and print its key.
+    #[arg(long, env = "ALUR_DEMO")]
+    pub demo: bool,
+    /// Where `--demo` finds the example process definitions.
+    #[arg(long, env = "ALUR_DEMO_PROCESSES", default_value = "examples/processes")]
+    pub demo_processes: PathBuf,
+    /// Where `--demo` finds the compiled example plugins (`plugins/build` writes them there).
+    #[arg(long, env = "ALUR_DEMO_PLUGINS", default_value = "target/plugins")]
+    pub demo_plugins: PathBuf,
 }
 
 /// Runs the server until ctrl-c or SIGTERM.
@@ -27,6 +36,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         data: args.data,
         admin_key: std::env::var("ALUR_ADMIN_KEY").ok(),
         drain: args.drain,
+        demo: args.demo.then(|| crate::demo::DemoConfig { processes: args.demo_processes, plugins: args.demo_plugins }),
     };
     crate::server::run(config, listener, crate::server::shutdown_signal()).await?;
     Ok(0)

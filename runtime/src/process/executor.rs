@@ -646,8 +646,10 @@ impl Inner {
             None => Err(ExecutorError::Plugin(LoadError::Internal(format!("plugin `{}` is not pinned", call.plugin)))),
         };
         let now = now_millis();
+        let mut lease = None;
         let (event, kv) = match outcome {
-            Ok(out) => {
+            Ok(mut out) => {
+                lease = out.kv_lease.take();
                 let (duration_ms, fuel) = (out.duration.as_millis() as u64, out.fuel_used);
                 match out.result {
                     Ok(json) => match serde_json::from_str::<Value>(&json) {
@@ -673,6 +675,8 @@ impl Inner {
             }
         };
         self.deliver_later(&live, event, kv).await;
+        // Only now may another attempt of this kv scope read: the writes are committed.
+        drop(lease);
     }
 
     async fn start_child(

@@ -81,10 +81,10 @@ impl Host for HostView {
     }
 
     async fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {
-        self.kv.put(key, Some(value)).map_err(wasmtime::Error::msg)
+        self.kv.put(key, Some(value)).await.map_err(wasmtime::Error::msg)
     }
 
     async fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
-        self.kv.put(key, None).map_err(wasmtime::Error::msg)
+        self.kv.put(key, None).await.map_err(wasmtime::Error::msg)
     }
 }

@@ -35,7 +35,7 @@ use bindings::StepPre;
 use cache::{ComponentCache, Origin};
 use engine::{EpochTicker, PoolConfig};
 use host::{HostView, StepTags};
-use kv::{KvOverlay, KvScope, KvStore};
+use kv::{KvLocks, KvOverlay, KvScope, KvStore};
 use limits::{StepLimiter, StepLimits};
 use outcome::{FaultKind, StepErrorKind, StepFailure, StepOutcome};
 use state::StepState;
@@ -146,6 +146,7 @@ pub struct Sandbox {
     engine: Engine,
     cache: ComponentCache,
     kv: Arc<dyn KvStore>,
+    kv_locks: Arc<KvLocks>,
     /// One permit per pooled instance slot: a step waits here rather than fail when the pool is full.
     slots: Arc<Semaphore>,
     _ticker: EpochTicker,
@@ -174,7 +175,7 @@ impl Sandbox {
         let cache = ComponentCache::new(engine.clone(), Arc::new(linker), config.cache_dir.as_deref(), capacity)?;
         let ticker = EpochTicker::start(engine.clone())?;
         let slots = Arc::new(Semaphore::new(config.pool.max_concurrent as usize));
-        Ok(Sandbox { engine, cache, kv, slots, _ticker: ticker })
+        Ok(Sandbox { engine, cache, kv, kv_locks: Default::default(), slots, _ticker: ticker })
     }
 
     /// The engine, for tools that inspect components.
@@ -222,7 +223,7 @@ impl Sandbox {
         let state = StepState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            host: HostView::new(tags.clone(), req.config, KvOverlay::new(scope, self.kv.clone())),
+            host: HostView::new(tags.clone(), req.config, KvOverlay::new(scope, self.kv.clone(), self.kv_locks.clone())),
             limiter: StepLimiter::new(limits.memory_bytes),
             output,
             timed_out: false,
@@ -264,16 +265,23 @@ impl Sandbox {
             Ok(Ok(Err(e))) => Err(StepFailure::Step { kind: kind_of(e.kind), code: e.code, message: e.message }),
             Ok(Ok(Ok(json))) => validate_output(json, limits.max_output_bytes),
         };
-        let kv_writes = match &result {
+        // A failed attempt leaves no state, and drops its lease here.
+        let (kv_writes, kv_lease) = match &result {
             Ok(_) => store.into_data().host.kv.into_writes(),
             Err(_) => Default::default(),
         };
-        StepOutcome { result, kv_writes, fuel_used, duration }
+        StepOutcome { result, kv_writes, kv_lease, fuel_used, duration }
     }
 }
 
 fn failed(failure: StepFailure, started: Instant) -> StepOutcome {
-    StepOutcome { result: Err(failure), kv_writes: Default::default(), fuel_used: 0, duration: started.elapsed() }
+    StepOutcome {
+        result: Err(failure),
+        kv_writes: Default::default(),
+        kv_lease: None,
+        fuel_used: 0,
+        duration: started.elapsed(),
+    }
 }
 
 fn kind_of(kind: bindings::ErrorKind) -> StepErrorKind {

@@ -1,7 +1,7 @@
 //! What one step attempt ended with. A plugin's own error and a fault the host detected are different things
 //! and are never confused: the first is the plugin's decision, the second is the sandbox stopping it.
 
-use super::kv::KvWrites;
+use super::kv::{KvLease, KvWrites};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -144,6 +144,8 @@ pub struct StepOutcome {
     pub result: Result<String, StepFailure>,
     /// The attempt's kv writes; empty unless it succeeded, as a failed attempt must leave no state.
     pub kv_writes: KvWrites,
+    /// The lease on the kv scope, when the attempt used kv and succeeded: hold it until `kv_writes` are committed.
+    pub kv_lease: Option<KvLease>,
     /// Fuel burned.
     pub fuel_used: u64,
     /// Wall time from instantiation to result.
