@@ -3,6 +3,10 @@
 //! (a) floor: a pooled `InstancePre`, a fresh store with a bare WASI context, instantiate + call `run`
 //!     synchronously; no fuel, no epochs, no limits, no host imports beyond the WASI the component needs.
 //! (a') the same floor on an engine with fuel metering on, to show what metering costs.
+//! (a'') the floor with the pooling allocator decommitting in batches (and, with `ALUR_BENCH_POOL`, keeping
+//!     some memory resident):
+//!     an experiment for the runtime's engine (the end-to-end profile spends its time in `decommit_pages`,
+//!     madvise and the page faults that follow), not a path Alur takes today.
 //! (b) Alur: `Sandbox::run`, a fresh store with fuel, memory cap, deadline, captured stdio, host imports, kv
 //!     overlay, async call, and JSON validation of the output.
 //! The step is the `noop` test component with a 1 KB JSON input. Also: compile time of the component and
@@ -40,10 +44,24 @@ impl WasiView for Floor {
 type RunParams<'a> = (bindings::Context, &'a str);
 type RunResults = (Result<String, bindings::StepError>,);
 
-fn floor_engine(fuel: bool) -> Engine {
+fn floor_engine(fuel: bool, keep_resident: bool) -> Engine {
     let pool = PoolConfig::default();
     let mut pooling = PoolingAllocationConfig::default();
     pooling.total_component_instances(pool.max_concurrent).max_memory_size(pool.max_memory_bytes);
+    if keep_resident {
+        // `ALUR_BENCH_POOL=keep=<bytes>,batch=<n>` tries other settings; the default batches decommits only,
+        // as keeping memory resident means zeroing it with memset on every reuse instead.
+        let setting = |key: &str, default: usize| {
+            std::env::var("ALUR_BENCH_POOL")
+                .ok()
+                .and_then(|v| {
+                    v.split(',').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse::<usize>().ok())
+                })
+                .unwrap_or(default)
+        };
+        let keep = setting("keep", 0);
+        pooling.linear_memory_keep_resident(keep).table_keep_resident(keep).decommit_batch_size(setting("batch", 64));
+    }
     let mut config = Config::new();
     config.consume_fuel(fuel).allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     Engine::new(&config).expect("floor engine")
@@ -158,11 +176,11 @@ fn main() {
     };
     let ctx = bindings::Context::from(step_context.clone());
 
-    // (a) and (a'): the floors.
-    let floors: Vec<_> = [false, true]
+    // (a), (a') and (a''): the floors.
+    let floors: Vec<_> = [(false, false), (true, false), (false, true)]
         .into_iter()
-        .map(|fuel| {
-            let engine = floor_engine(fuel);
+        .map(|(fuel, keep_resident)| {
+            let engine = floor_engine(fuel, keep_resident);
             let component = Component::new(&engine, &wasm).expect("compiles");
             let mut linker: Linker<Floor> = Linker::new(&engine);
             wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi links");
@@ -202,11 +220,13 @@ fn main() {
         assert!(out.result.is_ok());
     };
 
-    let mut rows: Vec<(&str, Vec<Stats>)> = vec![("floor", vec![]), ("floor+fuel", vec![]), ("alur", vec![])];
+    let mut rows: Vec<(&str, Vec<Stats>)> =
+        vec![("floor", vec![]), ("floor+fuel", vec![]), ("alur", vec![]), ("floor+batched", vec![])];
     for _ in 0..rounds {
         rows[0].1.push(stats(sample(iterations, || floor_once(&floors[0]))));
         rows[1].1.push(stats(sample(iterations, || floor_once(&floors[1]))));
         rows[2].1.push(stats(sample(iterations, alur_once)));
+        rows[3].1.push(stats(sample(iterations, || floor_once(&floors[2]))));
     }
 
     // The disk cache: a second sandbox over the same directory, as after a restart.
@@ -245,6 +265,10 @@ fn main() {
     println!("ratio alur/floor (p50): {:.2}  (target <= 1.25)", p50_medians[2] / p50_medians[0]);
     println!("ratio alur/floor+fuel (p50): {:.2}", p50_medians[2] / p50_medians[1]);
     println!("fuel metering cost on the floor (p50): {:.2}x", p50_medians[1] / p50_medians[0]);
+    println!(
+        "pooling allocator with batched decommits (ALUR_BENCH_POOL), on the floor (p50): {:.2}x",
+        p50_medians[3] / p50_medians[0]
+    );
     println!("compile time of the component: {:.1} ms", compile_time.as_secs_f64() * 1e3);
     println!(
         "load time from the on-disk cache (engine start + deserialize + link): {:.1} ms",

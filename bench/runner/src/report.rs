@@ -134,10 +134,14 @@ pub fn markdown(r: &Value) -> String {
         ("floor", "raw wasmtime floor (pooled InstancePre, fresh store, sync call)"),
         ("floor+fuel", "floor with fuel metering"),
         ("alur", "**Alur full dispatch** (fresh instance per call)"),
+        ("floor+batched", "experiment: floor with the pool decommitting in batches of 64"),
         ("extism reused plugin", "Extism 1.30, one plugin reused"),
         ("extism fresh plugin", "Extism 1.30, fresh plugin per call (from CompiledPlugin)"),
     ] {
         let p50 = dispatch_field(r, path, "p50_us");
+        if p50.is_empty() {
+            continue;
+        }
         let ratio = median(p50.clone()) / floor;
         let _ = writeln!(
             s,
