@@ -90,37 +90,17 @@ fn quote_policy_runs_in_the_sandbox() {
     assert!(err["message"].as_str().unwrap().contains("42.95% is above the 40.00%"), "{err}");
 }
 
-/// Copies the JS template the way `alur plugin new <name> --lang js` will: every template file with `{{name}}`
-/// and `{{name_snake}}` replaced (modes kept), the WIT file into `wit/`, and the SDK_FILES.
-fn scaffold(dest: &Path, name: &str) {
-    let template = root().join("sdk/templates/js");
-    let snake = name.replace('-', "_");
-    std::fs::create_dir_all(dest.join("wit")).unwrap();
-    for entry in std::fs::read_dir(&template).unwrap() {
-        let entry = entry.unwrap();
-        let file_name = entry.file_name();
-        assert!(entry.file_type().unwrap().is_file(), "the template is flat: {file_name:?}");
-        if file_name == "SDK_FILES" {
-            continue;
-        }
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let target = dest.join(&file_name);
-        std::fs::write(&target, text.replace("{{name}}", name).replace("{{name_snake}}", &snake)).unwrap();
-        std::fs::set_permissions(&target, entry.metadata().unwrap().permissions()).unwrap();
-    }
-    std::fs::copy(root().join("sdk/wit/alur-step.wit"), dest.join("wit/alur-step.wit")).unwrap();
-    let sdk_files = std::fs::read_to_string(template.join("SDK_FILES")).unwrap();
-    for file in sdk_files.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        std::fs::copy(root().join("sdk/js").join(file), dest.join(file))
-            .unwrap_or_else(|e| panic!("SDK_FILES names {file}: {e}"));
-    }
+/// Scaffolds the JS template as a plugin author does, with `alur plugin new <name> --lang js`, into
+/// `parent`; the plugin's folder.
+fn scaffold(parent: &Path, name: &str) -> PathBuf {
+    check(Command::new(alur_bin()).args(["plugin", "new", name, "--lang", "js", "--dir"]).arg(parent));
+    parent.join(name)
 }
 
 #[test]
 fn the_template_scaffolds_tests_builds_and_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let plugin = dir.path().join("contact-normalize");
-    scaffold(&plugin, "contact-normalize");
+    let plugin = scaffold(dir.path(), "contact-normalize");
     for file in ["app.js", "app.test.js", "build.sh", "test.sh", "package.json", "package-lock.json", "alur-step.js"] {
         assert!(plugin.join(file).is_file(), "the scaffold has {file}");
     }

@@ -77,37 +77,17 @@ fn contact_dedupe_runs_in_the_sandbox() {
     assert!(err["message"].as_str().is_some_and(|m| m.contains("email or a phone")), "{err}");
 }
 
-/// Copies the Python template the way `alur plugin new <name> --lang python` will: every template file with
-/// `{{name}}` and `{{name_snake}}` replaced (modes kept), the WIT file into `wit/`, and the SDK_FILES.
-fn scaffold(dest: &Path, name: &str) {
-    let template = root().join("sdk/templates/python");
-    let snake = name.replace('-', "_");
-    std::fs::create_dir_all(dest.join("wit")).unwrap();
-    for entry in std::fs::read_dir(&template).unwrap() {
-        let entry = entry.unwrap();
-        let file_name = entry.file_name();
-        assert!(entry.file_type().unwrap().is_file(), "the template is flat: {file_name:?}");
-        if file_name == "SDK_FILES" {
-            continue;
-        }
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let target = dest.join(&file_name);
-        std::fs::write(&target, text.replace("{{name}}", name).replace("{{name_snake}}", &snake)).unwrap();
-        std::fs::set_permissions(&target, entry.metadata().unwrap().permissions()).unwrap();
-    }
-    std::fs::copy(root().join("sdk/wit/alur-step.wit"), dest.join("wit/alur-step.wit")).unwrap();
-    let sdk_files = std::fs::read_to_string(template.join("SDK_FILES")).unwrap();
-    for file in sdk_files.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        std::fs::copy(root().join("sdk/python").join(file), dest.join(file))
-            .unwrap_or_else(|e| panic!("SDK_FILES names {file}: {e}"));
-    }
+/// Scaffolds the Python template as a plugin author does, with `alur plugin new <name> --lang python`, into
+/// `parent`; the plugin's folder.
+fn scaffold(parent: &Path, name: &str) -> PathBuf {
+    check(Command::new(alur_bin()).args(["plugin", "new", name, "--lang", "python", "--dir"]).arg(parent));
+    parent.join(name)
 }
 
 #[test]
 fn the_template_scaffolds_tests_builds_and_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let plugin = dir.path().join("greet-visitor");
-    scaffold(&plugin, "greet-visitor");
+    let plugin = scaffold(dir.path(), "greet-visitor");
     for file in ["app.py", "test_app.py", "build.sh", "test.sh", "alur_step.py", "wit/alur-step.wit"] {
         assert!(plugin.join(file).is_file(), "the scaffold has {file}");
     }
