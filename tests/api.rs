@@ -347,3 +347,46 @@ async fn quotas_are_enforced_per_tenant() {
     assert_eq!(status, StatusCode::CREATED, "{got}");
     server.stop();
 }
+
+/// `alur serve --demo` loads every example process with its plugins, prints a key that works, and a restart
+/// changes nothing (same key, same versions).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_tenant_has_the_example_library() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let (processes, plugins) = (root.join("examples/processes"), root.join("target/plugins"));
+    let args = ["--demo", "--demo-processes", processes.to_str().unwrap(), "--demo-plugins", plugins.to_str().unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let examples: Vec<String> = std::fs::read_dir(&processes)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str().and_then(|n| n.strip_suffix(".yaml")).map(str::to_string))
+        .collect();
+    assert!(examples.len() >= 8, "{examples:?}");
+
+    let server = Server::start_with(dir.path(), &args, &[]);
+    let c = Client::new(&server);
+    let key = std::fs::read_to_string(dir.path().join("demo.key")).unwrap();
+    let (status, got) = c.get("/v1/processes", &key).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    let mut names: Vec<&str> =
+        got["processes"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    names.sort();
+    let mut expected: Vec<&str> = examples.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(names, expected, "every example is deployed: {got}");
+    let sample: Value =
+        serde_json::from_str(&std::fs::read_to_string(processes.join("lead-intake.input.json")).unwrap()).unwrap();
+    let (status, got) =
+        c.json("POST", "/v1/processes/lead-intake/instances?wait=10s", &key, json!({"input": sample})).await;
+    assert_eq!((status, got["status"].as_str()), (StatusCode::OK, Some("completed")), "{got}");
+    assert_eq!(got["output"]["grade"], "hot", "{got}");
+    server.stop();
+
+    let server = Server::start_with(dir.path(), &args, &[]);
+    let c = Client::new(&server);
+    assert_eq!(std::fs::read_to_string(dir.path().join("demo.key")).unwrap(), key, "the key survives a restart");
+    let (_, got) = c.get("/v1/processes", &key).await;
+    assert!(got["processes"].as_array().unwrap().iter().all(|p| p["latest_version"] == 1), "nothing redeployed: {got}");
+    let (_, got) = c.get("/v1/plugins/crm-lead-score", &key).await;
+    assert_eq!(got["versions"].as_array().unwrap().len(), 1, "nothing uploaded again: {got}");
+    server.stop();
+}

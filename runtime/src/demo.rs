@@ -180,7 +180,7 @@ pub fn banner(demo: &Demo, base: &str, processes_dir: &Path) -> String {
     if let Some(process) = process {
         let sample = processes_dir.join(format!("{process}.input.json"));
         out.push_str(&format!(
-            "try it:\n  export A={base} KEY={key}\n  jq '{{input: .}}' {sample} | curl -s -X POST \"$A/v1/processes/{process}/instances?wait=5s\" -H \"Authorization: Bearer $KEY\" -H 'content-type: application/json' --data-binary @- | jq\n  curl -s \"$A/v1/instances?process={process}\" -H \"Authorization: Bearer $KEY\" | jq\n",
+            "try it:\n  export A={base} KEY={key}\n  jq '{{input: .}}' {sample} | curl -s -X POST \"$A/v1/processes/{process}/instances?wait=5s\" -H \"Authorization: Bearer $KEY\" -H 'content-type: application/json' --data-binary @- | jq\n  curl -s \"$A/v1/instances?process={process}\" -H \"Authorization: Bearer $KEY\" | jq\n  curl -s \"$A/v1/processes\" -H \"Authorization: Bearer $KEY\" | jq -r '.processes[].name'\n",
             key = demo.api_key,
             sample = sample.display(),
         ));

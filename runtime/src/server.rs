@@ -66,6 +66,8 @@ pub async fn run(
         print!("{}", crate::demo::banner(&loaded, &base, &demo.processes));
     }
     tracing::info!(address = %listener.local_addr()?, resumed, "alur is serving");
+    // Printed once requests are answered (after recovery and the demo), so scripts and tests can wait for it.
+    println!("alur listening on http://{}", listener.local_addr()?);
     api::serve(listener, state, shutdown).await?;
     let deadline = Instant::now() + config.drain;
     while executor.steps_in_flight() > 0 && Instant::now() < deadline {

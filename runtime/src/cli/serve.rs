@@ -31,7 +31,6 @@ pub struct ServeArgs {
 /// Runs the server until ctrl-c or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    println!("alur listening on http://{}", listener.local_addr()?);
     let config = crate::server::ServeConfig {
         data: args.data,
         admin_key: std::env::var("ALUR_ADMIN_KEY").ok(),
