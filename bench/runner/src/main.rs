@@ -129,10 +129,9 @@ fn all(quick: bool) -> Result<()> {
     results.insert("mode".into(), json!(if quick { "quick" } else { "full" }));
     results.insert("machine".into(), sys::machine());
     results.insert("versions".into(), versions(&cfg));
-    let sections: [(&str, Section); 7] = [
+    let sections: [(&str, Section); 6] = [
         ("dispatch", dispatch),
-        ("e2e_alur", e2e_alur),
-        ("e2e_restate", e2e_restate),
+        ("e2e", e2e),
         ("e2e_tmpfs", e2e_tmpfs),
         ("cold_start", cold_start),
         ("scale", scale),
@@ -143,7 +142,14 @@ fn all(quick: bool) -> Result<()> {
         eprintln!("== {name} (load average {})", sys::loadavg());
         let value = section(&cfg).with_context(|| format!("section {name}"))?;
         eprintln!("   {name} took {:.1} s", t.elapsed().as_secs_f64());
-        results.insert(name.into(), value);
+        if name == "e2e" {
+            // Both systems' results sit at the top level, as `e2e_alur` and `e2e_restate`.
+            for (k, v) in value.as_object().context("e2e results")? {
+                results.insert(k.clone(), v.clone());
+            }
+        } else {
+            results.insert(name.into(), value);
+        }
     }
     results.insert("loadavg_after".into(), json!(sys::loadavg()));
     results.insert("duration_s".into(), json!(started.elapsed().as_secs_f64()));
@@ -276,37 +282,69 @@ fn dispatch(cfg: &Cfg) -> Result<Value> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// 2. End to end over HTTP: Alur
+// 2-3. End to end over HTTP: Alur and Restate, interleaved
 
-fn e2e_alur(cfg: &Cfg) -> Result<Value> {
-    e2e_alur_over(cfg, &cfg.work.join("alur-e2e"), &concurrencies(), cfg.repeats)
+const ALUR_DURABILITY: &str = "SQLite in WAL mode with synchronous=FULL; one writer task commits every event that \
+    arrives during the previous commit in one transaction (group commit). When `?wait` answers, the start, each \
+    of the three step completions and the instance's completion have each been fsynced.";
+
+const RESTATE_DURABILITY: &str = "Restate's defaults: the replicated loglet with replication 1 on this node's \
+    log-server, whose RocksDB WAL is fsynced (rocksdb-disable-wal-fsync = false). An invocation, each ctx.run \
+    result and the completion are appended to that log and acknowledged after the fsync, so when the ingress \
+    answers, the same four kinds of record as Alur's are on disk.";
+
+fn e2e(cfg: &Cfg) -> Result<Value> {
+    e2e_over(cfg, &cfg.work.join("alur-e2e"), &cfg.work.join("restate"), &concurrencies(), cfg.repeats)
 }
 
-fn e2e_alur_over(cfg: &Cfg, data: &Path, cs: &[usize], repeats: usize) -> Result<Value> {
-    let (server, _) = sys::start_alur(&cfg.alur, data, api::ADMIN)?;
+/// Both servers up at once, and each repetition measures Alur then Restate at every concurrency, so that both
+/// see the same conditions of a shared machine within a minute of each other.
+fn e2e_over(cfg: &Cfg, alur_data: &Path, restate_data: &Path, cs: &[usize], repeats: usize) -> Result<Value> {
+    let (server, _) = sys::start_alur(&cfg.alur, alur_data, api::ADMIN)?;
     let api = Api::new(&server.base)?;
     let t = api.tenant("bench")?;
     api.plugin(&t, "noop", &cfg.noop)?;
     api.process(&t, "lead-intake", LEAD_INTAKE)?;
     api.run(&t, "lead-intake", &lead_input())?;
-    let pids = [server.proc.pid()];
-    measured_load(cfg, &pids, &alur_spec(&api, &t, "lead-intake", 16, if cfg.quick { 200 } else { 2000 }))?;
-    let mut runs = Vec::new();
+    let alur_pids = [server.proc.pid()];
+
+    std::fs::create_dir_all(restate_data)?;
+    let peer = restate::start(&cfg.root, restate_data)?;
+    let restate_pids = peer.pids();
+    let restate_spec = |c: usize, requests: usize| load::LoadSpec {
+        url: format!("{}/LeadIntake/run", restate::INGRESS),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: lead_input().to_string(),
+        concurrency: c,
+        requests,
+        expect_status: 200,
+        expect_body: Some(r#""notify""#.into()),
+        timeout: Duration::from_secs(60),
+    };
+
+    let warm_up = if cfg.quick { 200 } else { 2000 };
+    measured_load(cfg, &alur_pids, &alur_spec(&api, &t, "lead-intake", 16, warm_up))?;
+    measured_load(cfg, &restate_pids, &restate_spec(16, warm_up))?;
+    let (mut alur_runs, mut restate_runs) = (Vec::new(), Vec::new());
     for rep in 0..repeats {
         for &c in cs {
-            let r = measured_load(cfg, &pids, &alur_spec(&api, &t, "lead-intake", c, requests_at(cfg, c)))?;
-            eprintln!("   alur c={c:<3} run {rep}: {}", brief(&r));
-            runs.push(r);
+            let r = measured_load(cfg, &alur_pids, &alur_spec(&api, &t, "lead-intake", c, requests_at(cfg, c)))?;
+            eprintln!("   alur    c={c:<3} run {rep}: {}", brief(&r));
+            alur_runs.push(r);
+        }
+        for &c in cs {
+            let r = measured_load(cfg, &restate_pids, &restate_spec(c, requests_at(cfg, c)))?;
+            eprintln!("   restate c={c:<3} run {rep}: {}", brief(&r));
+            restate_runs.push(r);
         }
     }
-    let data_bytes = dir_size(data);
+    let (alur_bytes, restate_bytes) = (dir_size(alur_data), dir_size(restate_data));
     server.proc.stop(Duration::from_secs(10));
+    peer.service.stop(Duration::from_secs(5));
+    peer.server.stop(Duration::from_secs(20));
     Ok(json!({
-        "runs": runs,
-        "data_dir_bytes_after": data_bytes,
-        "durability": "SQLite in WAL mode with synchronous=FULL; one writer task commits every event that arrives \
-            during the previous commit in one transaction (group commit). When `?wait` answers, the start, \
-            each of the three step completions and the instance's completion have each been fsynced.",
+        "e2e_alur": { "runs": alur_runs, "data_dir_bytes_after": alur_bytes, "durability": ALUR_DURABILITY },
+        "e2e_restate": { "runs": restate_runs, "data_dir_bytes_after": restate_bytes, "durability": RESTATE_DURABILITY },
     }))
 }
 
@@ -332,61 +370,13 @@ fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// 3. End to end over HTTP: Restate
-
-fn e2e_restate(cfg: &Cfg) -> Result<Value> {
-    e2e_restate_over(cfg, &cfg.work.join("restate"), &concurrencies(), cfg.repeats)
-}
-
-fn e2e_restate_over(cfg: &Cfg, data: &Path, cs: &[usize], repeats: usize) -> Result<Value> {
-    let data = data.to_path_buf();
-    std::fs::create_dir_all(&data)?;
-    let peer = restate::start(&cfg.root, &data)?;
-    let pids = peer.pids();
-    let spec = |c: usize, requests: usize| load::LoadSpec {
-        url: format!("{}/LeadIntake/run", restate::INGRESS),
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: lead_input().to_string(),
-        concurrency: c,
-        requests,
-        expect_status: 200,
-        expect_body: Some(r#""notify""#.into()),
-        timeout: Duration::from_secs(60),
-    };
-    measured_load(cfg, &pids, &spec(16, if cfg.quick { 200 } else { 2000 }))?;
-    let mut runs = Vec::new();
-    for rep in 0..repeats {
-        for &c in cs {
-            let r = measured_load(cfg, &pids, &spec(c, requests_at(cfg, c)))?;
-            eprintln!("   restate c={c:<3} run {rep}: {}", brief(&r));
-            runs.push(r);
-        }
-    }
-    let data_bytes = dir_size(&data);
-    peer.service.stop(Duration::from_secs(5));
-    peer.server.stop(Duration::from_secs(20));
-    Ok(json!({
-        "runs": runs,
-        "data_dir_bytes_after": data_bytes,
-        "durability": "Restate's defaults: the replicated loglet with replication 1 on this node's log-server, \
-            whose RocksDB WAL is fsynced (rocksdb-disable-wal-fsync = false). An invocation, each ctx.run \
-            result and the completion are appended to that log and acknowledged after the fsync, so when the \
-            ingress answers, the same four kinds of record as Alur's are on disk.",
-    }))
-}
-
 /// Both systems again with their data on tmpfs, where an fsync costs next to nothing: not a durable
 /// configuration, a diagnostic that separates the disk's share of the end-to-end numbers from the CPU's.
 fn e2e_tmpfs(cfg: &Cfg) -> Result<Value> {
     let base = Path::new("/dev/shm").join(format!("alur-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base)?;
-    let result = (|| -> Result<Value> {
-        let alur = e2e_alur_over(cfg, &base.join("alur"), &[16, 64], 1)?;
-        let restate = e2e_restate_over(cfg, &base.join("restate"), &[16, 64], 1)?;
-        Ok(json!({ "e2e_alur": alur, "e2e_restate": restate }))
-    })();
+    let result = e2e_over(cfg, &base.join("alur"), &base.join("restate"), &[16, 64], 1);
     let _ = std::fs::remove_dir_all(&base);
     result
 }
