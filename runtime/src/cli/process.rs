@@ -46,10 +46,9 @@ pub enum ProcessCommand {
         #[arg(long)]
         version: Option<u32>,
     },
-    /// Start an instance.
-    ///
-    /// Exit codes: 0 started (or, with --wait, completed); 2 failed or cancelled; 3 still running when the
-    /// wait ran out; 1 the request failed.
+    /// Start an instance; with --wait, print its output or error when it ends.
+    #[command(after_help = "Exit codes: 0 started (with --wait: completed); 2 failed or cancelled; 3 still running \
+                            when the wait ran out; 1 the request failed.")]
     Start(StartArgs),
 }
 
