@@ -269,6 +269,11 @@ pub fn json_arg(flag: &str, arg: &str) -> anyhow::Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{flag} is not valid JSON"))
 }
 
+/// The array under `key` of a list response (`{"plugins": [...]}`).
+pub fn items<'a>(body: &'a Value, key: &str) -> &'a [Value] {
+    body.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+}
+
 /// A JSON value on one line.
 pub fn compact(v: &Value) -> String {
     v.to_string()

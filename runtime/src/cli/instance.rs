@@ -1,12 +1,11 @@
 //! `alur instance get|history|list|signal|cancel`: the tenant's process instances.
 
-use super::client::{self, Client, Conn, json_arg, seg, table};
-use super::tenant::items;
+use super::client::{self, Client, Conn, items, json_arg, seg, table};
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Exit code of `process start` and `instance get` for a failed or cancelled instance.
+/// Exit code of `process start` for a failed or cancelled instance.
 pub const EXIT_FAILED: i32 = 2;
 /// Exit code of `process start --wait` when the instance was still running as the wait ran out.
 pub const EXIT_STILL_RUNNING: i32 = 3;

@@ -1,8 +1,7 @@
 //! `alur plugin push|list|get|delete` against the server, and `alur plugin new` (see [`super::scaffold`]).
 
-use super::client::{self, Client, Conn, seg, table};
+use super::client::{self, Client, Conn, items, seg, table};
 use super::scaffold::{self, NewArgs};
-use super::tenant::items;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};

@@ -1,8 +1,7 @@
 //! `alur process deploy|list|get|start`: process definitions of the tenant, and starting instances of them.
 
-use super::client::{self, Client, Conn, json_arg, seg, table};
+use super::client::{self, Client, Conn, items, json_arg, seg, table};
 use super::instance::{print_instance, status_exit};
-use super::tenant::items;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use reqwest::Method;

@@ -1,6 +1,6 @@
 //! `alur tenant create|list|rotate-key|quota`: tenant administration with the admin key.
 
-use super::client::{self, Client, Conn, seg, table};
+use super::client::{self, Client, Conn, items, seg, table};
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use reqwest::Method;
@@ -107,11 +107,6 @@ pub async fn run(args: TenantArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
-}
-
-/// The array under `key` of a list response.
-pub fn items<'a>(body: &'a Value, key: &str) -> &'a [Value] {
-    body.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
 fn print_quota(body: &Value) {
