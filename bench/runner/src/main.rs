@@ -98,10 +98,17 @@ fn all(quick: bool) -> Result<()> {
     let root = std::env::var("ALUR_ROOT").map(PathBuf::from).unwrap_or(std::env::current_dir()?);
     let target = root.join("target");
     let alur = std::env::var("ALUR_BIN").map(PathBuf::from).unwrap_or(target.join("release/alur"));
-    let work = target.join("bench/tmp").join(if quick { "quick" } else { "full" });
+    let rt = std::env::var("BENCH_RT").is_ok_and(|v| v == "1");
+    sys::set_realtime(rt);
+    let mode = match (quick, rt) {
+        (true, _) => "quick",
+        (false, true) => "realtime",
+        (false, false) => "full",
+    };
+    let work = target.join("bench/tmp").join(mode);
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
-    let out = root.join("bench/results").join(if quick { "quick" } else { "" });
+    let out = root.join("bench/results").join(if mode == "full" { "" } else { mode });
     std::fs::create_dir_all(&out)?;
     let wasm = target.join("wasm/wasm32-wasip2/release");
     let read = |p: PathBuf| std::fs::read(&p).with_context(|| format!("reading {}", p.display()));
@@ -126,7 +133,7 @@ fn all(quick: bool) -> Result<()> {
 
     let started = Instant::now();
     let mut results = Map::new();
-    results.insert("mode".into(), json!(if quick { "quick" } else { "full" }));
+    results.insert("mode".into(), json!(if rt && quick { "quick, realtime" } else { mode }));
     results.insert("machine".into(), sys::machine());
     results.insert("versions".into(), versions(&cfg));
     let sections: [(&str, Section); 6] = [
@@ -179,7 +186,7 @@ fn versions(cfg: &Cfg) -> Value {
 /// Runs the load generator as a child process while sampling the servers `pids`.
 fn measured_load(cfg: &Cfg, pids: &[u32], spec: &load::LoadSpec) -> Result<Value> {
     let monitor = Monitor::start(pids);
-    let output = Command::new(&cfg.me).args(spec.to_args()).stderr(Stdio::inherit()).output()?;
+    let output = sys::measured(&cfg.me).args(spec.to_args()).stderr(Stdio::inherit()).output()?;
     let usage = monitor.stop();
     if !output.status.success() {
         bail!("the load generator failed: {}", output.status);
@@ -241,7 +248,7 @@ fn dispatch(cfg: &Cfg) -> Result<Value> {
     let json_path = cfg.work.join("step_dispatch.json");
     // bench/run hands over the built binary; without it, cargo builds and runs it.
     let mut cmd = match std::env::var("STEP_DISPATCH_BIN") {
-        Ok(bin) => Command::new(bin),
+        Ok(bin) => sys::measured(bin),
         Err(_) => {
             let mut cmd = Command::new("cargo");
             cmd.args(["bench", "--bench", "step_dispatch", "--"]).env_remove("CARGO_TARGET_DIR");
@@ -264,7 +271,7 @@ fn dispatch(cfg: &Cfg) -> Result<Value> {
     // Extism's side, in its own binary.
     let extism_bin = cfg.root.join("target/bench/release/bench-extism");
     let plugin = cfg.root.join("target/bench/wasm32-wasip1/release/extism_noop.wasm");
-    let mut cmd = Command::new(&extism_bin);
+    let mut cmd = sys::measured(&extism_bin);
     cmd.arg(&plugin);
     if cfg.quick {
         cmd.arg("--quick");
@@ -530,6 +537,8 @@ fn scale(cfg: &Cfg) -> Result<Value> {
 // 6. Noisy neighbours
 
 fn noisy(cfg: &Cfg) -> Result<Value> {
+    // Spinning guests at SCHED_FIFO would hold both cores for everyone: this section always runs normally.
+    sys::set_realtime(false);
     // Crowded, one workflow takes a few hundred ms: 300 keep a full run to minutes.
     let requests = if cfg.quick { 100 } else { 300 };
     let (server, _) = sys::start_alur(&cfg.alur, &cfg.work.join("noisy"), api::ADMIN)?;

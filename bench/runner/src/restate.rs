@@ -70,7 +70,7 @@ pub fn start(root: &Path, data: &Path) -> Result<Restate> {
         bail!("{} is missing: run `npm ci` in bench/restate", bin.display());
     }
     let log = std::fs::File::create(data.with_extension("log"))?;
-    let server = Command::new(&bin)
+    let server = crate::sys::measured(&bin)
         .arg("-c")
         .arg(root.join("bench/restate/restate.toml"))
         .arg("--base-dir")
@@ -82,7 +82,7 @@ pub fn start(root: &Path, data: &Path) -> Result<Restate> {
         .context("starting restate-server")?;
     let mut server = Proc { child: server, name: "restate-server".into() };
     let service_log = std::fs::File::create(data.with_extension("service.log"))?;
-    let service = Command::new("node")
+    let service = crate::sys::measured("node")
         .args(["--import", "./polyfill.mjs", "service.mjs", &SERVICE_PORT.to_string()])
         .current_dir(root.join("bench/restate"))
         .stdout(service_log.try_clone()?)

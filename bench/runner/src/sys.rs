@@ -11,6 +11,31 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Whether measured processes run under `chrt -f 10` (SCHED_FIFO): `BENCH_RT=1` shields a measurement from the
+/// rest of a shared machine's load, for both systems alike. Never for the noisy-neighbour section, whose
+/// spinning guests would then hold the cores for the whole machine.
+static REALTIME: AtomicBool = AtomicBool::new(false);
+
+pub fn set_realtime(on: bool) {
+    REALTIME.store(on, Ordering::Relaxed);
+}
+
+pub fn realtime() -> bool {
+    REALTIME.load(Ordering::Relaxed)
+}
+
+/// A command for a measured process: the program itself, or under `chrt -f 10` in realtime mode (chrt execs
+/// the program, so the pid is the program's).
+pub fn measured(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    if realtime() {
+        let mut cmd = Command::new("chrt");
+        cmd.args(["-f", "10"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
 /// Clock ticks per second of /proc's CPU times.
 pub fn clk_tck() -> f64 {
     Command::new("getconf")
@@ -195,7 +220,7 @@ pub struct Alur {
 /// listening line.
 pub fn start_alur(bin: &Path, data: &Path, admin: &str) -> Result<(Alur, Duration)> {
     let started = Instant::now();
-    let mut child = Command::new(bin)
+    let mut child = measured(bin)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .env("ALUR_ADMIN_KEY", admin)
