@@ -390,3 +390,44 @@ async fn the_demo_tenant_has_the_example_library() {
     assert_eq!(got["versions"].as_array().unwrap().len(), 1, "nothing uploaded again: {got}");
     server.stop();
 }
+
+/// Secrets are write-only, per tenant, and a definition naming one that is not set is refused at deploy.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_are_write_only_and_checked_at_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let c = Client::new(&server);
+    let acme = c.tenant("acme").await;
+    let globex = c.tenant("globex").await;
+    c.push_plugin(&acme, "hostile", HOSTILE).await;
+    let uses = "name: uses\nsteps:\n  - id: a\n    plugin: hostile\n    config: { mode: echo }\n    secrets: { token: crm-token }\n    http: { allow: [\"https://crm.example.com\"] }\n";
+    let got = c.send("PUT", "/v1/processes/uses", &acme, Some(("application/yaml", uses.into()))).await;
+    expect_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid-definition");
+    assert_eq!(got.1["error"]["details"][0]["path"], "/steps/0/secrets/token", "{}", got.1);
+
+    let (status, got) = c.json("PUT", "/v1/secrets/crm-token", &acme, json!({"value": "tok-123456789"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{got}");
+    let (status, _) = c.json("PUT", "/v1/secrets/crm-token", &acme, json!({"value": "tok-987654321"})).await;
+    assert_eq!(status, StatusCode::OK, "replaced");
+    expect_error(
+        &c.json("PUT", "/v1/secrets/bad", &acme, json!({"value": "x", "extra": 1})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-body",
+    );
+    let (_, list) = c.get("/v1/secrets", &acme).await;
+    assert_eq!(list["secrets"][0]["name"], "crm-token");
+    assert!(!list.to_string().contains("tok-"), "no value is ever listed: {list}");
+    assert_eq!(c.get("/v1/secrets", &globex).await.1["secrets"], json!([]), "per tenant");
+    expect_error(&c.send("DELETE", "/v1/secrets/crm-token", &globex, None).await, StatusCode::NOT_FOUND, "not-found");
+
+    c.deploy_yaml(&acme, "uses", uses).await;
+    let (status, got) =
+        c.json("POST", "/v1/processes/uses/instances?wait=10s", &acme, json!({"input": {"a": 1}})).await;
+    assert_eq!((status, got["status"].as_str()), (StatusCode::OK, Some("completed")), "{got}");
+    for file in ["alur.db", "alur.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        assert!(!bytes.windows(13).any(|w| w == b"tok-987654321"), "sealed at rest in {file}");
+    }
+    assert_eq!(c.send("DELETE", "/v1/secrets/crm-token", &acme, None).await.0, StatusCode::NO_CONTENT);
+    server.stop();
+}

@@ -20,6 +20,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("crm-assign-owner", "plugins/crm-assign-owner"),
     ("crm-create-task", "plugins/crm-create-task"),
     ("crm-case-sla", "plugins/crm-case-sla"),
+    ("scm-carrier-track", "plugins/scm-carrier-track"),
 ];
 const TEST_COMPONENTS: &[(&str, &str)] = &[
     ("noop", "tests/components/noop"),

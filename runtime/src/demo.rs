@@ -149,10 +149,10 @@ fn plugins_of(document: &Value) -> Vec<String> {
     fn walk(v: &Value, out: &mut Vec<String>) {
         match v {
             Value::Object(map) => {
-                if let Some(Value::String(p)) = map.get("plugin") {
-                    if !out.contains(p) {
-                        out.push(p.clone());
-                    }
+                if let Some(Value::String(p)) = map.get("plugin")
+                    && !out.contains(p)
+                {
+                    out.push(p.clone());
                 }
                 map.values().for_each(|c| walk(c, out));
             }

@@ -9,6 +9,7 @@
 //! - [`digest`]: content digests that name plugin versions and cache entries.
 //! - [`store`]: durable state (SQLite embedded, in-memory for tests): plugins, processes, instances, journals, kv.
 //! - [`quota`]: per-tenant quotas (sizes, counts, open instances, per-step ceilings).
+//! - [`secrets`]: tenants' secrets, sealed at rest, handed only to the steps that name them.
 //! - [`api`]: the HTTP API (axum): tenants, plugins, processes, instances.
 //! - [`server`]: `alur serve`: data directory, admin key, recovery, the API, graceful shutdown.
 //! - [`demo`]: `alur serve --demo`, the example tenant.
@@ -21,5 +22,6 @@ pub mod digest;
 pub mod process;
 pub mod quota;
 pub mod sandbox;
+pub mod secrets;
 pub mod server;
 pub mod store;

@@ -126,7 +126,7 @@ fn bytes(n: usize) -> String {
 }
 
 /// The JSON pointer of the step with `id` in a definition document (`/steps` when it cannot be found).
-fn step_path(doc: &Value, id: &str) -> String {
+pub(crate) fn step_path(doc: &Value, id: &str) -> String {
     fn walk(v: &Value, path: &str, id: &str) -> Option<String> {
         match v {
             Value::Object(map) => {

@@ -12,6 +12,7 @@ use crate::demo::DemoConfig;
 use crate::process::executor::{Executor, Stores};
 use crate::sandbox::limits::StepLimits;
 use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::secrets::Secrets;
 use crate::store::sqlite::SqliteStore;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
@@ -50,6 +51,8 @@ pub async fn run(
     let shared = Arc::new(store);
     let stores = Stores { instances: shared.clone(), processes: shared.clone(), plugins: shared.clone() };
     let executor = Executor::new(sandbox, stores, StepLimits::default());
+    let secrets = Secrets::open(shared.clone(), &config.data)?;
+    executor.set_secrets(secrets.clone());
     let resumed = executor.recover().await?;
     let state = AppState {
         executor: executor.clone(),
@@ -59,6 +62,7 @@ pub async fn run(
         instances: shared,
         admin_key_hash: Sha256::digest(admin_key.as_bytes()).to_vec().into(),
         quotas: Default::default(),
+        secrets: Some(secrets),
     };
     if let Some(demo) = &config.demo {
         let loaded = crate::demo::load(&state, &config.data, demo).await.context("loading the demo")?;

@@ -144,6 +144,7 @@ impl From<ExecutorError> for ApiError {
                 .with_details(json!({ "quota": "max_open_instances", "limit": limit }))
             },
             ExecutorError::Plugin(e) => e.into(),
+            ExecutorError::Secrets(e) => ApiError::internal(e),
             ExecutorError::Store(e) => e.into(),
         }
     }

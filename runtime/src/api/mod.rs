@@ -13,6 +13,7 @@ pub mod instances;
 pub mod openapi;
 pub mod plugins;
 pub mod processes;
+pub mod secrets;
 pub mod tenants;
 
 use crate::process::executor::Executor;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub admin_key_hash: Arc<[u8]>,
     /// Tenants' effective quotas.
     pub quotas: Arc<QuotaCache>,
+    /// Tenants' secrets (`None`: the secrets endpoints answer 500).
+    pub secrets: Option<crate::secrets::Secrets>,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tenants::router())
         .merge(processes::router())
         .merge(instances::router())
+        .merge(secrets::router())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .merge(plugins::router().layer(DefaultBodyLimit::max(MAX_PLUGIN_BODY)))
         .with_state(state)

@@ -38,6 +38,9 @@ use utoipa::{Modify, OpenApi};
         super::instances::history,
         super::instances::signal,
         super::instances::cancel,
+        super::secrets::set,
+        super::secrets::list,
+        super::secrets::remove,
     ),
     components(schemas(
         super::error::ErrorBody,
@@ -45,6 +48,7 @@ use utoipa::{Modify, OpenApi};
         super::instances::InstanceView,
         super::processes::StartBody,
         super::tenants::CreateTenant,
+        super::secrets::SecretValue,
         crate::quota::Quota,
         crate::process::definition::Problem,
     )),
@@ -176,6 +180,8 @@ mod tests {
             ("/v1/instances/{id}/history", &["get"]),
             ("/v1/instances/{id}/signals/{signal}", &["post"]),
             ("/v1/instances/{id}/cancel", &["post"]),
+            ("/v1/secrets", &["get"]),
+            ("/v1/secrets/{name}", &["put", "delete"]),
         ] {
             for m in methods {
                 assert!(paths.get(path).and_then(|p| p.get(*m)).is_some(), "{m} {path} is not in the OpenAPI document");
@@ -190,6 +196,6 @@ mod tests {
         let html = &document().1;
         assert!(html.contains("<code>/v1/processes/{name}/instances</code>"));
         assert!(html.contains("Idempotency-Key"));
-        assert_eq!(html.matches("<h2>").count(), 22);
+        assert_eq!(html.matches("<h2>").count(), 25);
     }
 }

@@ -35,7 +35,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         data: args.data,
         admin_key: std::env::var("ALUR_ADMIN_KEY").ok(),
         drain: args.drain,
-        demo: args.demo.then(|| crate::demo::DemoConfig { processes: args.demo_processes, plugins: args.demo_plugins }),
+        demo: args
+            .demo
+            .then_some(crate::demo::DemoConfig { processes: args.demo_processes, plugins: args.demo_plugins }),
     };
     crate::server::run(config, listener, crate::server::shutdown_signal()).await?;
     Ok(0)

@@ -97,7 +97,7 @@ const KIND_KEYS: &[&str] = &["plugin", "switch", "parallel", "for-each", "wait",
 /// Keys every step may have.
 const COMMON_KEYS: &[&str] = &["id", "next", "undo"];
 /// Keys only a plugin step may have.
-const PLUGIN_KEYS: &[&str] = &["input", "config", "retry", "timeout", "fuel", "memory", "on-error"];
+const PLUGIN_KEYS: &[&str] = &["input", "config", "retry", "timeout", "fuel", "memory", "on-error", "http", "secrets"];
 /// Failure kinds an `on-error` route can match (the classes the sandbox reports).
 const ERROR_KINDS: &[&str] = &[
     "invalid-input",
@@ -156,6 +156,8 @@ struct RawPlugin {
     fuel: Option<u64>,
     memory: Option<usize>,
     on_error: Vec<(Option<String>, Option<String>, String)>,
+    http: Vec<crate::sandbox::http::HttpOrigin>,
+    secrets: BTreeMap<String, String>,
 }
 
 /// A step as read, before its targets are resolved.
@@ -605,7 +607,55 @@ impl Checker {
         let memory = step.get("memory").and_then(|v| self.size(v, &key_path(path, "memory")));
         let on_error =
             step.get("on-error").map(|v| self.on_error(v, &key_path(path, "on-error"), targets)).unwrap_or_default();
-        Some(RawPlugin { plugin: plugin?, input, config, retry, timeout, fuel, memory, on_error })
+        let http = step.get("http").map(|v| self.http(v, &key_path(path, "http"))).unwrap_or_default();
+        let secrets = step.get("secrets").map(|v| self.secrets(v, &key_path(path, "secrets"))).unwrap_or_default();
+        for key in secrets.keys().filter(|k| config.contains_key(*k)) {
+            self.problem(
+                key_path(&key_path(path, "secrets"), key),
+                format!("`{key}` is set in both `config` and `secrets`; a config key comes from one of them"),
+            );
+        }
+        Some(RawPlugin { plugin: plugin?, input, config, retry, timeout, fuel, memory, on_error, http, secrets })
+    }
+
+    /// `http: {allow: [origin, ...]}`: where the step may send requests.
+    fn http(&mut self, v: &Value, path: &str) -> Vec<crate::sandbox::http::HttpOrigin> {
+        let mut origins = Vec::new();
+        let Some(obj) = self.object(v, path) else { return origins };
+        self.known_keys(obj, path, &["allow"]);
+        let allow_path = key_path(path, "allow");
+        match obj.get("allow") {
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let at = format!("{allow_path}/{i}");
+                    match item.as_str().map(str::parse::<crate::sandbox::http::HttpOrigin>) {
+                        Some(Ok(origin)) => origins.push(origin),
+                        Some(Err(e)) => self.problem(at, e.to_string()),
+                        None => self.problem(at, format!("an origin is a string, found {}", type_name(item))),
+                    }
+                }
+            }
+            Some(other) => {
+                self.problem(allow_path, format!("`allow` is a list of origins, found {}", type_name(other)))
+            }
+            None => self.problem(allow_path, "`http` needs `allow`: the origins the step may reach"),
+        }
+        origins
+    }
+
+    /// `secrets: {config-key: secret-name}`.
+    fn secrets(&mut self, v: &Value, path: &str) -> BTreeMap<String, String> {
+        let mut secrets = BTreeMap::new();
+        let Some(obj) = self.object(v, path) else { return secrets };
+        for (key, value) in obj {
+            match value.as_str() {
+                Some(name) if crate::api::plugins::valid_name(name) => {
+                    secrets.insert(key.clone(), name.to_string());
+                }
+                _ => self.problem(key_path(path, key), "a secret reference is the name of one of the tenant's secrets"),
+            }
+        }
+        secrets
     }
 
     /// Config values reach the plugin as strings; numbers and booleans are written as YAML would show them.
@@ -1030,6 +1080,8 @@ impl Checker {
                         fuel: p.fuel,
                         memory: p.memory,
                         on_error,
+                        http: p.http.into(),
+                        secrets: p.secrets,
                     })
                 }
                 Kind::Switch { cases, default } => {

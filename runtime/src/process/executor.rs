@@ -18,13 +18,16 @@
 use super::definition::{self, Problem};
 use super::event::{ErrorInfo, Event, TokenId};
 use super::machine::{Action, Machine};
-use super::model::{Process, StepIdx, StepKind};
+use super::model::{PluginCall, Process, StepIdx, StepKind};
 use crate::digest::Digest;
 use crate::quota::Quota;
+use crate::sandbox::StepGrants;
 use crate::sandbox::kv::{KvScope, KvWrites};
 use crate::sandbox::limits::StepLimits;
 use crate::sandbox::outcome::StepFailure;
+use crate::sandbox::redact::Redactor;
 use crate::sandbox::{LoadError, PreparedComponent, Sandbox, StepContext, StepRequest};
+use crate::secrets::Secrets;
 use crate::store::{
     Commit, InstanceRecord, InstanceStatus, InstanceStore, InstanceUpdate, JournalEntry, Millis, PluginStore,
     PluginVersion, ProcessStore, ProcessVersion, StoreError, now_millis,
@@ -67,6 +70,9 @@ pub enum ExecutorError {
     /// The plugin was rejected.
     #[error(transparent)]
     Plugin(#[from] LoadError),
+    /// The secrets could not be read.
+    #[error("secrets: {0}")]
+    Secrets(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -136,6 +142,8 @@ struct Inner {
     in_flight: std::sync::atomic::AtomicUsize,
     /// Open (unfinished) instances per tenant, for the open-instance quota.
     open: Mutex<HashMap<String, usize>>,
+    /// Where steps' `secrets:` come from; without it, a step that names a secret fails.
+    secrets: std::sync::OnceLock<Secrets>,
 }
 
 /// The process executor of one runtime node.
@@ -170,8 +178,14 @@ impl Executor {
                 latest: Mutex::new(HashMap::new()),
                 in_flight: std::sync::atomic::AtomicUsize::new(0),
                 open: Mutex::new(HashMap::new()),
+                secrets: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Gives steps their `secrets:` from `secrets` (once; later calls are ignored).
+    pub fn set_secrets(&self, secrets: Secrets) {
+        let _ = self.inner.secrets.set(secrets);
     }
 
     /// Validates, compiles and stores a plugin version (the same bytes again return the existing version).
@@ -191,6 +205,7 @@ impl Executor {
         let process = definition::compile(document.clone()).map_err(ExecutorError::InvalidDefinition)?;
         let mut pinned = BTreeMap::new();
         let mut problems = quota.check_steps(&process, &document, &self.inner.defaults);
+        problems.extend(self.missing_secrets(tenant, &process, &document).await?);
         for name in process.plugins() {
             match self.inner.plugins.plugin_versions(tenant, name).await?.last() {
                 Some(v) => {
@@ -212,6 +227,27 @@ impl Executor {
             .unwrap_or_else(|p| p.into_inner())
             .insert((tenant.to_string(), deployed.name.clone()), deployed.version);
         Ok(deployed)
+    }
+
+    /// Every `secrets:` reference of `process` to a secret the tenant has not set.
+    async fn missing_secrets(&self, tenant: &str, process: &Process, document: &Value) -> Result<Vec<Problem>> {
+        let mut problems = Vec::new();
+        let names = match self.inner.secrets.get() {
+            Some(s) => s.list(tenant).await.map_err(|e| ExecutorError::Secrets(e.to_string()))?,
+            None => Vec::new(),
+        };
+        for step in &process.steps {
+            let StepKind::Plugin(call) = &step.kind else { continue };
+            for (key, name) in &call.secrets {
+                if !names.iter().any(|s| &s.name == name) {
+                    problems.push(Problem {
+                        path: format!("{}/secrets/{key}", crate::quota::step_path(document, &step.id)),
+                        message: format!("secret `{name}` is not set: PUT /v1/secrets/{name} first"),
+                    });
+                }
+            }
+        }
+        Ok(problems)
     }
 
     /// Starts an instance (or returns the one started before with the same idempotency key).
@@ -606,6 +642,27 @@ impl Inner {
         Ok(self.sandbox.load(bytes).await?)
     }
 
+    /// A step's config with its secrets filled in, and its grants (HTTP origins, the redactor of those secrets).
+    async fn grants(&self, tenant: &str, call: &PluginCall) -> Result<(BTreeMap<String, String>, StepGrants)> {
+        let mut config = call.config.clone();
+        let mut values = Vec::new();
+        if !call.secrets.is_empty() {
+            let unavailable = |why: String| ExecutorError::Plugin(LoadError::Link(why));
+            let secrets = self.secrets.get().ok_or_else(|| unavailable("this runtime keeps no secrets".into()))?;
+            for (key, name) in &call.secrets {
+                let value = secrets
+                    .get(tenant, name)
+                    .await
+                    .map_err(|e| unavailable(e.to_string()))?
+                    .ok_or_else(|| unavailable(format!("secret `{name}` is not set")))?;
+                config.insert(key.clone(), value.clone());
+                values.push(value);
+            }
+        }
+        let redactor = Redactor::new(values.iter().map(String::as_str));
+        Ok((config, StepGrants { http: call.http.clone(), redactor }))
+    }
+
     async fn run_step(self: Arc<Self>, live: Arc<Live>, token: TokenId, step: StepIdx, attempt: u32, input: Value) {
         let process = live.version.process.clone();
         let s = &process.steps[step];
@@ -617,33 +674,40 @@ impl Inner {
             max_output_bytes: self.defaults.max_output_bytes,
         };
         let digest = live.version.plugins.get(&call.plugin).copied();
-        let outcome = match digest {
-            Some(digest) => match self.component(digest).await {
+        let granted = self.grants(&live.record.tenant, call).await;
+        let outcome = match (digest, granted) {
+            (_, Err(e)) => Err(e),
+            (Some(digest), Ok((config, grants))) => match self.component(digest).await {
                 Ok(component) => {
                     let input_text = input.to_string();
                     let out = self
                         .sandbox
-                        .run(StepRequest {
-                            component: &component,
-                            plugin: &call.plugin,
-                            context: StepContext {
-                                tenant: live.record.tenant.clone(),
-                                process: live.record.process.clone(),
-                                process_version: live.record.version,
-                                instance_id: live.record.id.clone(),
-                                step_id: s.id.clone(),
-                                attempt,
+                        .run_with(
+                            StepRequest {
+                                component: &component,
+                                plugin: &call.plugin,
+                                context: StepContext {
+                                    tenant: live.record.tenant.clone(),
+                                    process: live.record.process.clone(),
+                                    process_version: live.record.version,
+                                    instance_id: live.record.id.clone(),
+                                    step_id: s.id.clone(),
+                                    attempt,
+                                },
+                                input: &input_text,
+                                config: Arc::new(config),
+                                limits,
                             },
-                            input: &input_text,
-                            config: Arc::new(call.config.clone()),
-                            limits,
-                        })
+                            &grants,
+                        )
                         .await;
                     Ok(out)
                 }
                 Err(e) => Err(e),
             },
-            None => Err(ExecutorError::Plugin(LoadError::Internal(format!("plugin `{}` is not pinned", call.plugin)))),
+            (None, _) => {
+                Err(ExecutorError::Plugin(LoadError::Internal(format!("plugin `{}` is not pinned", call.plugin))))
+            }
         };
         let now = now_millis();
         let mut lease = None;

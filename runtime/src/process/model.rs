@@ -165,6 +165,10 @@ pub struct PluginCall {
     pub memory: Option<usize>,
     /// Failure routes, tried in order.
     pub on_error: Vec<ErrorRoute>,
+    /// Origins the step may send HTTP requests to (`http: {allow: [...]}`); empty: none.
+    pub http: std::sync::Arc<[crate::sandbox::http::HttpOrigin]>,
+    /// Config keys filled from the tenant's secrets when the step runs: config key → secret name.
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// Routes a failure to a step instead of failing the instance.

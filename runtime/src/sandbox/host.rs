@@ -5,6 +5,7 @@
 
 use super::bindings::{Host, Level};
 use super::kv::KvOverlay;
+use super::redact::Redactor;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -31,13 +32,14 @@ pub struct HostView {
     pub(super) tags: Arc<StepTags>,
     pub(super) config: Arc<BTreeMap<String, String>>,
     pub(super) kv: KvOverlay,
+    pub(super) redactor: Redactor,
     log_lines: usize,
 }
 
 impl HostView {
-    /// A view for one attempt.
-    pub fn new(tags: Arc<StepTags>, config: Arc<BTreeMap<String, String>>, kv: KvOverlay) -> Self {
-        HostView { tags, config, kv, log_lines: 0 }
+    /// A view for one attempt; its log lines pass through `redactor`.
+    pub fn new(tags: Arc<StepTags>, config: Arc<BTreeMap<String, String>>, kv: KvOverlay, redactor: Redactor) -> Self {
+        HostView { tags, config, kv, redactor, log_lines: 0 }
     }
 }
 
@@ -59,7 +61,7 @@ impl Host for HostView {
             return Ok(());
         }
         let t = &self.tags;
-        let msg = truncated(&message);
+        let msg = self.redactor.apply(truncated(&message));
         let (tenant, process, instance, step) = (&t.tenant, &t.process, &t.instance, &t.step);
         match level {
             Level::Trace => tracing::trace!(target: "alur::guest", tenant, process, instance, step, "{msg}"),

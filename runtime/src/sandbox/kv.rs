@@ -223,7 +223,10 @@ mod tests {
     async fn oversized_writes_are_refused() {
         let mut view = overlay("a", Arc::new(MemoryKv::default()), &Arc::new(KvLocks::default()));
         assert!(matches!(view.put("x".repeat(MAX_KEY_BYTES + 1), None).await, Err(KvMisuse::KeyTooLong(_))));
-        assert!(matches!(view.put("k".into(), Some(vec![0; MAX_VALUE_BYTES + 1])).await, Err(KvMisuse::ValueTooLarge(_))));
+        assert!(matches!(
+            view.put("k".into(), Some(vec![0; MAX_VALUE_BYTES + 1])).await,
+            Err(KvMisuse::ValueTooLarge(_))
+        ));
     }
 
     /// Many attempts incrementing one counter at once: none may overwrite another's update.

@@ -23,10 +23,12 @@ pub mod bindings;
 pub mod cache;
 pub mod engine;
 pub mod host;
+pub mod http;
 pub mod inspect;
 pub mod kv;
 pub mod limits;
 pub mod outcome;
+pub mod redact;
 pub mod state;
 pub mod stdio;
 
@@ -141,6 +143,25 @@ pub struct StepRequest<'a> {
     pub limits: StepLimits,
 }
 
+/// What a step may do beyond the defaults: send HTTP to some origins; and the secret values it was given,
+/// which are redacted from everything it leaves behind.
+#[derive(Debug, Clone, Default)]
+pub struct StepGrants {
+    /// Origins the step may send HTTP requests to (none: no outbound HTTP).
+    pub http: Arc<[http::HttpOrigin]>,
+    /// Redacts the step's secret values.
+    pub redactor: redact::Redactor,
+}
+
+/// `outcome` with the secrets redacted from its output and its failure's message.
+fn redacted(mut outcome: StepOutcome, redactor: &redact::Redactor) -> StepOutcome {
+    outcome.result = match outcome.result {
+        Ok(json) => Ok(redactor.apply(&json).into_owned()),
+        Err(failure) => Err(failure.redacted(redactor)),
+    };
+    outcome
+}
+
 /// The sandbox of one runtime node.
 pub struct Sandbox {
     engine: Engine,
@@ -170,6 +191,7 @@ impl Sandbox {
         let engine = engine::build_engine(&config.pool).map_err(wasm_err)?;
         let mut linker: Linker<StepState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_err)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(wasm_err)?;
         bindings::add_to_linker::<_, HasSelf<HostView>>(&mut linker, |s| &mut s.host).map_err(wasm_err)?;
         let capacity = NonZeroUsize::new(config.prepared_capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
         let cache = ComponentCache::new(engine.clone(), Arc::new(linker), config.cache_dir.as_deref(), capacity)?;
@@ -198,8 +220,19 @@ impl Sandbox {
         self.cache.cached(digest).await
     }
 
-    /// Runs one attempt. Never panics on guest behaviour: every way a guest can fail is an outcome.
+    /// Runs one attempt with no capability. Never panics on guest behaviour: every way a guest can fail is an
+    /// outcome.
     pub async fn run(&self, req: StepRequest<'_>) -> StepOutcome {
+        self.run_with(req, &StepGrants::default()).await
+    }
+
+    /// Runs one attempt with the capabilities of `grants`.
+    pub async fn run_with(&self, req: StepRequest<'_>, grants: &StepGrants) -> StepOutcome {
+        let outcome = self.run_attempt(req, grants).await;
+        if grants.redactor.is_empty() { outcome } else { redacted(outcome, &grants.redactor) }
+    }
+
+    async fn run_attempt(&self, req: StepRequest<'_>, grants: &StepGrants) -> StepOutcome {
         // The semaphore is never closed, so acquiring only fails if that invariant is broken.
         let _permit = self.slots.clone().acquire_owned().await.ok();
         let started = Instant::now();
@@ -223,7 +256,14 @@ impl Sandbox {
         let state = StepState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            host: HostView::new(tags.clone(), req.config, KvOverlay::new(scope, self.kv.clone(), self.kv_locks.clone())),
+            host: HostView::new(
+                tags.clone(),
+                req.config,
+                KvOverlay::new(scope, self.kv.clone(), self.kv_locks.clone()),
+                grants.redactor.clone(),
+            ),
+            http_ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
+            http: http::HttpGrant::new(grants.http.clone()),
             limiter: StepLimiter::new(limits.memory_bytes),
             output,
             timed_out: false,
@@ -255,8 +295,9 @@ impl Sandbox {
         let duration = started.elapsed();
         let (guest_output, dropped) = store.data().output.take();
         if !guest_output.is_empty() {
+            let text = grants.redactor.apply(guest_output.trim_end());
             tracing::info!(target: "alur::guest::stdio", tenant = %tags.tenant, process = %tags.process,
-                instance = %tags.instance, step = %tags.step, dropped_bytes = dropped, "{}", guest_output.trim_end());
+                instance = %tags.instance, step = %tags.step, dropped_bytes = dropped, "{text}");
         }
 
         let result = match called {

@@ -88,6 +88,20 @@ pub enum StepFailure {
 }
 
 impl StepFailure {
+    /// The failure with secret values removed from its message and code.
+    pub fn redacted(self, redactor: &super::redact::Redactor) -> Self {
+        match self {
+            StepFailure::Step { kind, code, message } => StepFailure::Step {
+                kind,
+                code: redactor.apply(&code).into_owned(),
+                message: redactor.apply(&message).into_owned(),
+            },
+            StepFailure::Fault { kind, message } => {
+                StepFailure::Fault { kind, message: redactor.apply(&message).into_owned() }
+            }
+        }
+    }
+
     /// A host-detected fault.
     pub fn fault(kind: FaultKind, message: impl Into<String>) -> Self {
         StepFailure::Fault { kind, message: message.into() }

@@ -3,7 +3,8 @@
 
 use super::{
     Commit, InstanceFilter, InstanceRecord, InstanceStatus, InstanceStore, JournalEntry, PluginStore, PluginVersion,
-    ProcessStore, ProcessVersion, Result, Started, StoreError, Tenant, TenantStore, now_millis,
+    ProcessStore, ProcessVersion, Result, SecretInfo, SecretStore, Started, StoreError, Tenant, TenantStore,
+    now_millis,
 };
 use crate::digest::Digest;
 use crate::sandbox::kv::{KvError, KvScope, KvStore, KvWrites};
@@ -35,6 +36,8 @@ struct State {
     tenant_names: HashMap<String, String>,
     /// API key hash to the id of the tenant holding it.
     api_keys: HashMap<String, String>,
+    /// Sealed secrets and when they were set, by (tenant, name).
+    secrets: BTreeMap<(String, String), (Vec<u8>, i64)>,
 }
 
 /// A tenant row.
@@ -376,6 +379,28 @@ impl TenantStore for MemoryStore {
 
 /// Test bodies shared by both backends: each is written once against the traits and run for every backend
 /// by [`conformance_tests!`](conformance::conformance_tests).
+#[async_trait]
+impl SecretStore for MemoryStore {
+    async fn put_secret(&self, tenant: &str, name: &str, sealed: &[u8]) -> Result<bool> {
+        let old = self.lock().secrets.insert((tenant.into(), name.into()), (sealed.to_vec(), now_millis()));
+        Ok(old.is_none())
+    }
+
+    async fn secret(&self, tenant: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.lock().secrets.get(&(tenant.into(), name.into())).map(|(v, _)| v.clone()))
+    }
+
+    async fn list_secrets(&self, tenant: &str) -> Result<Vec<SecretInfo>> {
+        let state = self.lock();
+        let mine = state.secrets.iter().filter(|((t, _), _)| t == tenant);
+        Ok(mine.map(|((_, name), (_, at))| SecretInfo { name: name.clone(), updated_at: *at }).collect())
+    }
+
+    async fn delete_secret(&self, tenant: &str, name: &str) -> Result<bool> {
+        Ok(self.lock().secrets.remove(&(tenant.into(), name.into())).is_some())
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod conformance {
     use super::super::*;

@@ -277,6 +277,28 @@ pub struct Tenant {
     pub created_at: Millis,
 }
 
+/// A secret's name and age; its value is never listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretInfo {
+    /// The name a definition's `secrets:` refers to.
+    pub name: String,
+    /// When it was last set.
+    pub updated_at: Millis,
+}
+
+/// Tenants' secrets, as sealed bytes (sealing is the caller's: [`crate::secrets`]).
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Sets a secret; `true` if it is new.
+    async fn put_secret(&self, tenant: &str, name: &str, sealed: &[u8]) -> Result<bool>;
+    /// A secret's sealed bytes.
+    async fn secret(&self, tenant: &str, name: &str) -> Result<Option<Vec<u8>>>;
+    /// The tenant's secrets, by name.
+    async fn list_secrets(&self, tenant: &str) -> Result<Vec<SecretInfo>>;
+    /// Deletes a secret; `false` if there was none.
+    async fn delete_secret(&self, tenant: &str, name: &str) -> Result<bool>;
+}
+
 /// Tenants and their API keys.
 #[async_trait]
 pub trait TenantStore: Send + Sync {

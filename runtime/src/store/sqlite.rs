@@ -25,7 +25,8 @@
 
 use super::{
     Commit, InstanceFilter, InstanceRecord, InstanceStatus, InstanceStore, JournalEntry, Millis, PluginStore,
-    PluginVersion, ProcessStore, ProcessVersion, Result, Started, StoreError, Tenant, TenantStore, now_millis,
+    PluginVersion, ProcessStore, ProcessVersion, Result, SecretInfo, SecretStore, Started, StoreError, Tenant,
+    TenantStore, now_millis,
 };
 use crate::digest::Digest;
 use crate::sandbox::kv::{KvError, KvScope, KvStore, KvWrites};
@@ -1086,6 +1087,61 @@ impl TenantStore for SqliteStore {
         }
         tx.commit().await.map_err(db)?;
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl SecretStore for SqliteStore {
+    async fn put_secret(&self, tenant: &str, name: &str, sealed: &[u8]) -> Result<bool> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let existed: Option<i64> = sqlx::query_scalar("SELECT 1 FROM secrets WHERE tenant = ? AND name = ?")
+            .bind(tenant)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO secrets (tenant, name, sealed, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (tenant, name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+        )
+        .bind(tenant)
+        .bind(name)
+        .bind(sealed)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(existed.is_none())
+    }
+
+    async fn secret(&self, tenant: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT sealed FROM secrets WHERE tenant = ? AND name = ?")
+            .bind(tenant)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)
+    }
+
+    async fn list_secrets(&self, tenant: &str) -> Result<Vec<SecretInfo>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT name, updated_at FROM secrets WHERE tenant = ? ORDER BY name")
+                .bind(tenant)
+                .fetch_all(self.pool())
+                .await
+                .map_err(db)?;
+        Ok(rows.into_iter().map(|(name, updated_at)| SecretInfo { name, updated_at }).collect())
+    }
+
+    async fn delete_secret(&self, tenant: &str, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM secrets WHERE tenant = ? AND name = ?")
+            .bind(tenant)
+            .bind(name)
+            .execute(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() > 0)
     }
 }
 
