@@ -172,3 +172,56 @@ pub async fn run(spec: LoadSpec) -> Result<Value> {
         "mean_ms": mean,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_pick_the_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 51.0);
+        assert_eq!(quantile(&v, 0.99), 99.0);
+        assert_eq!(quantile(&v, 1.0), 100.0);
+        assert_eq!(quantile(&[7.0], 0.99), 7.0);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn a_spec_survives_the_trip_through_arguments() {
+        let spec = LoadSpec {
+            url: "http://127.0.0.1:1/x?wait=60s".into(),
+            headers: vec![("authorization".into(), "Bearer k: with colon".into())],
+            body: r#"{"input": {"a": 1}}"#.into(),
+            concurrency: 16,
+            requests: 4000,
+            expect_status: 200,
+            expect_body: Some(r#""status":"completed""#.into()),
+            timeout: Duration::from_millis(1500),
+        };
+        let args = spec.to_args();
+        assert_eq!(args[0], "load");
+        let back = LoadSpec::from_args(&args[1..]).expect("parses");
+        assert_eq!(format!("{back:?}"), format!("{spec:?}"));
+    }
+
+    #[test]
+    fn bad_load_arguments_are_refused() {
+        assert!(LoadSpec::from_args(&["--url".into()]).is_err(), "a flag without its value");
+        assert!(LoadSpec::from_args(&["--bogus".into(), "1".into()]).is_err());
+        assert!(LoadSpec::from_args(&["--concurrency".into(), "4".into()]).is_err(), "no url");
+        let zero = ["--url", "http://x", "--concurrency", "0"].map(String::from);
+        assert!(LoadSpec::from_args(&zero).is_err());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn requests_to_a_closed_port_are_counted_as_failures() {
+        let spec = LoadSpec::from_args(
+            &["--url", "http://127.0.0.1:9/nothing", "--requests", "5", "--concurrency", "2"].map(String::from),
+        )
+        .expect("parses");
+        let report = run(spec).await.expect("runs");
+        assert_eq!(report["ok"], 0);
+        assert_eq!(report["failed"], 5);
+    }
+}

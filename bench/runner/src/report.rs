@@ -422,3 +422,74 @@ pub fn plot(r: &Value, path: &Path) -> Result<()> {
     root.present()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(c: u64, throughput: f64, p99: f64) -> Value {
+        json!({ "concurrency": c, "throughput_per_s": throughput, "p99_ms": p99, "p50_ms": p99 / 2.0 })
+    }
+
+    /// A results object with every section, Alur at `factor` times Restate's throughput.
+    fn results(factor: f64) -> Value {
+        let rounds = |p50: f64| json!([{ "p50_us": p50, "p99_us": p50 * 2.0, "mean_us": p50 }]);
+        let e2e = |k: f64| json!({ "runs": [run(16, 400.0 * k, 80.0 / k), run(64, 500.0 * k, 200.0 / k)] });
+        json!({
+            "dispatch": { "paths": {
+                "floor": rounds(20.0), "alur": rounds(24.0), "extism fresh plugin": rounds(300.0),
+            } },
+            "e2e_alur": e2e(factor),
+            "e2e_restate": e2e(1.0),
+            "cold_start": { "runs": [{ "rust": { "listening_to_first_result_ms": 4.0 } }] },
+            "scale": {
+                "one": { "probe": [{ "p99_ms": 3.0 }] },
+                "many": { "tenants": 10001, "rss_mib": 44.0, "probe": [{ "p99_ms": 4.0 }] },
+            },
+            "noisy": { "alone": [{ "p99_ms": 3.0 }], "with_8_spinning_neighbours": [{ "p99_ms": 400.0 }] },
+        })
+    }
+
+    #[test]
+    fn spread_is_min_median_max_of_the_finite_values() {
+        assert_eq!(spread(vec![3.0, f64::NAN, 1.0, 2.0]), (1.0, 2.0, 3.0));
+        assert!(spread(vec![]).1.is_nan());
+    }
+
+    #[test]
+    fn targets_are_met_or_missed_by_the_numbers() {
+        let met = |r: &Value, name: &str| {
+            r.as_array().unwrap().iter().find(|t| t["target"].as_str().unwrap().starts_with(name)).unwrap()["met"]
+                == true
+        };
+        let slow = targets(&results(3.0));
+        assert!(met(&slow, "step dispatch: Alur / raw"), "24/20 = 1.2");
+        assert!(met(&slow, "step dispatch: Alur / Extism"));
+        assert!(!met(&slow, "end to end c=16: Alur / Restate throughput"), "3x is not 10x");
+        assert!(!met(&slow, "end to end c=64: Alur p99"), "1/3 is not 1/5");
+        assert!(met(&slow, "restart"));
+        assert!(met(&slow, "10001 tenants: RSS"));
+        assert!(met(&slow, "10001 tenants: one tenant"), "4/3 = 1.33");
+        assert!(!met(&slow, "noisy"));
+        let fast = targets(&results(10.0));
+        assert!(met(&fast, "end to end c=16: Alur / Restate throughput"));
+        assert!(met(&fast, "end to end c=64: Alur p99"));
+    }
+
+    #[test]
+    fn the_markdown_and_the_plot_come_out_of_a_results_object() {
+        let r = results(3.0);
+        let mut r = r;
+        r["targets"] = targets(&r);
+        let md = markdown(&r);
+        assert!(md.contains("| Alur | 16 |"), "{md}");
+        assert!(md.contains("**missed**"));
+        let dir = std::env::temp_dir().join(format!("bench-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let svg = dir.join("latency.svg");
+        plot(&r, &svg).expect("plots");
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.starts_with("<svg") && text.contains("Restate p99"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -288,3 +288,34 @@ pub fn command_line(cmd: &str, args: &[&str]) -> String {
         .and_then(|s| s.lines().next().map(str::to_string))
         .unwrap_or_else(|| "unknown".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_readings_of_this_process() {
+        let me = std::process::id();
+        // Burn a little CPU so the tick counter has moved.
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(cpu_ticks(me) > 0);
+        assert!(rss_kib(me) > 100, "a test binary has some resident memory");
+        assert!(runqueue_wait_ns(me).contains_key(&me), "the main thread has a schedstat");
+        assert_eq!(cpu_ticks(u32::MAX), 0, "a missing process reads as nothing");
+    }
+
+    #[test]
+    fn the_monitor_reports_every_field() {
+        let m = Monitor::start(&[std::process::id()]);
+        std::thread::sleep(Duration::from_millis(60));
+        let v = m.stop();
+        for k in ["server_cpu_pct", "server_runqueue_wait_pct", "loadgen_cpu_pct", "server_rss_peak_mib"] {
+            assert!(v[k].as_f64().is_some_and(|x| x >= 0.0), "{k}: {v}");
+        }
+        assert!(v["server_rss_peak_mib"].as_f64().unwrap() > 0.0);
+    }
+}
