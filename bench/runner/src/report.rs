@@ -188,7 +188,7 @@ pub fn markdown(r: &Value) -> String {
         s,
         "### End to end over HTTP: three-step `lead-intake`-like workflow, start and wait for the result\n\n\
          CPU columns are in % of one core: the server's CPU, the time its threads were runnable but waited for a \
-         core (the machine's other load), and the load generator's CPU.\n\n\
+         core (the rest of the machine's load, or its own threads outnumbering the cores), and the load generator's CPU.\n\n\
          | system | clients | requests | workflows/s | p50 ms | p99 ms | server CPU % | server waiting for a CPU % | load generator CPU % | server RSS peak MiB |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
