@@ -242,14 +242,20 @@ pub enum Status {
 }
 
 impl Status {
-    fn parse(text: &str) -> Option<Status> {
-        match text {
-            "in_transit" => Some(Status::InTransit),
-            "out_for_delivery" => Some(Status::OutForDelivery),
-            "delivered" => Some(Status::Delivered),
-            "exception" => Some(Status::Exception),
-            _ => None,
+    const ALL: [Status; 4] = [Status::InTransit, Status::OutForDelivery, Status::Delivered, Status::Exception];
+
+    /// The status as the carrier writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::InTransit => "in_transit",
+            Status::OutForDelivery => "out_for_delivery",
+            Status::Delivered => "delivered",
+            Status::Exception => "exception",
         }
+    }
+
+    fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == text)
     }
 }
 
@@ -542,10 +548,10 @@ impl Step for CarrierTrack {
         let settings = Settings::from_config()?;
         let out = track(input, &settings, transport().as_mut())?;
         log::info(&format!(
-            "{} at {}: {:?}{}",
+            "{} at {}: {}{}",
             out.tracking_number,
             settings.endpoint.origin(),
-            out.status,
+            out.status.as_str(),
             if out.delayed { ", delayed" } else { "" }
         ));
         Ok(out)
