@@ -905,3 +905,419 @@ output: '.steps.reserve.fulfilment'
         assert_eq!(out["matched"], false);
     }
 }
+
+/// `shipment-tracking` with the Rust plugins `scm-carrier-track` and `crm-create-task` (built into
+/// `target/plugins/` by `plugins/build`), against a stand-in carrier API that the test serves on loopback: it
+/// checks the bearer token and answers from a script per tracking number. `alur serve` runs with its stdout and
+/// stderr captured, so the tests can look for the API key there as well as in the API's answers.
+mod tracking {
+    use alur_tests::plugin_path;
+    use alur_tests::server::{ADMIN, Client};
+    use axum::Router;
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode as HttpStatus};
+    use axum::routing::get;
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+    use std::collections::{HashMap, VecDeque};
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Arc, Mutex};
+
+    /// The carrier's API key, stored as the tenant's secret `carrier-api-key`.
+    const SECRET: &str = "trk-live-5f2c9e8a71d04b3c";
+
+    fn example(file: &str) -> String {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+        let path = root.join("examples/processes").join(file);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    }
+
+    /// `text` with `from` replaced by `to`, which must be there: a test must not silently keep a 1-hour sleep.
+    fn replaced(text: &str, from: &str, to: &str) -> String {
+        assert!(text.contains(from), "`{from}` is not in the definition any more");
+        text.replace(from, to)
+    }
+
+    /// The shipped definition pointed at `carrier`, polling every 100 ms and retrying after 20 ms.
+    fn definition(carrier: &str) -> String {
+        let yaml = replaced(&example("shipment-tracking.yaml"), "https://api.carrier.example", carrier);
+        let yaml = replaced(&yaml, "sleep: { for: 1h }", "sleep: { for: 100ms }");
+        replaced(&yaml, "initial: 2s", "initial: 20ms")
+    }
+
+    /// The sample shipment with another tracking number.
+    fn shipment(number: &str) -> Value {
+        let mut input: Value = serde_json::from_str(&example("shipment-tracking.input.json")).expect("JSON sample");
+        input["tracking_number"] = json!(number);
+        input
+    }
+
+    /// An HTTP status and a JSON body.
+    type Answer = (u16, Value);
+
+    #[derive(Default)]
+    struct Script {
+        /// The answers for each tracking number, in order; the last one repeats.
+        answers: HashMap<String, VecDeque<Answer>>,
+        /// Every request: the tracking number and the `Authorization` header.
+        requests: Vec<(String, String)>,
+    }
+
+    /// The stand-in carrier API.
+    struct Carrier {
+        /// `http://127.0.0.1:PORT`.
+        base: String,
+        script: Arc<Mutex<Script>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for Carrier {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    async fn answer(
+        State(script): State<Arc<Mutex<Script>>>,
+        Path(number): Path<String>,
+        headers: HeaderMap,
+    ) -> (HttpStatus, axum::Json<Value>) {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let mut script = script.lock().unwrap();
+        script.requests.push((number.clone(), auth.clone()));
+        let (status, body) = if auth != format!("Bearer {SECRET}") {
+            (401, json!({"error": "invalid API key"}))
+        } else {
+            match script.answers.get_mut(&number) {
+                None => (404, json!({"error": "no such shipment"})),
+                Some(queue) if queue.len() > 1 => queue.pop_front().expect("non-empty"),
+                Some(queue) => queue[0].clone(),
+            }
+        };
+        (HttpStatus::from_u16(status).expect("a status"), axum::Json(body))
+    }
+
+    impl Carrier {
+        async fn start(answers: Vec<(&str, Vec<Answer>)>) -> Carrier {
+            let script = Script {
+                answers: answers.into_iter().map(|(n, a)| (n.to_string(), a.into())).collect(),
+                requests: Vec::new(),
+            };
+            let script = Arc::new(Mutex::new(script));
+            let app = Router::new().route("/v1/tracking/{number}", get(answer)).with_state(script.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let task = tokio::spawn(async move {
+                axum::serve(listener, app).await.expect("the carrier serves");
+            });
+            Carrier { base, script, task }
+        }
+
+        /// The `Authorization` headers of the requests for `number`.
+        fn requests(&self, number: &str) -> Vec<String> {
+            let script = self.script.lock().unwrap();
+            script.requests.iter().filter(|(n, _)| n == number).map(|(_, auth)| auth.clone()).collect()
+        }
+
+        fn total_requests(&self) -> usize {
+            self.script.lock().unwrap().requests.len()
+        }
+    }
+
+    fn in_transit(eta: &str) -> Answer {
+        (
+            200,
+            json!({"status": "in_transit", "eta": eta,
+                   "events": [{"at": "2025-03-11T17:00:00Z", "location": "Hamburg", "description": "Picked up"}]}),
+        )
+    }
+
+    fn exception() -> Answer {
+        (
+            200,
+            json!({"status": "exception", "eta": null, "events": [
+                {"at": "2025-03-11T17:00:00Z", "location": "Hamburg", "description": "Picked up"},
+                {"at": "2025-03-13T10:00:00Z", "location": "Dresden", "description": "Address not found"}]}),
+        )
+    }
+
+    fn delivered() -> Answer {
+        (
+            200,
+            json!({"status": "delivered", "eta": "2025-03-13T12:00:00Z", "events": [
+                {"at": "2025-03-13T11:42:00Z", "location": "Berlin", "description": "Delivered"}]}),
+        )
+    }
+
+    /// `alur serve` with its output captured, one tenant with the secret set, the plugins pushed and the
+    /// process deployed.
+    struct Alur {
+        child: Child,
+        output: Arc<Mutex<Vec<u8>>>,
+        c: Client,
+        key: String,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for Alur {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Appends everything `from` says to `to`, until it closes.
+    fn capture(mut from: impl Read + Send + 'static, to: Arc<Mutex<Vec<u8>>>) {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = from.read(&mut buf) {
+                to.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+    }
+
+    impl Alur {
+        async fn start(yaml: &str) -> Alur {
+            let dir = tempfile::tempdir().unwrap();
+            let mut child = Command::new(alur_tests::alur_bin())
+                .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+                .arg(dir.path())
+                .env("ALUR_ADMIN_KEY", ADMIN)
+                // Verbose, so that the key would show if any log line of the runtime or the guest carried it.
+                .env("ALUR_LOG", "info,alur=debug")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("alur serve starts");
+            let output = Arc::new(Mutex::new(Vec::new()));
+            capture(child.stderr.take().expect("stderr"), output.clone());
+            let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+            let mut line = String::new();
+            let mut base = None;
+            while stdout.read_line(&mut line).expect("alur serve's stdout") > 0 {
+                output.lock().unwrap().extend_from_slice(line.as_bytes());
+                if let Some(addr) = line.trim().strip_prefix("alur listening on ") {
+                    base = Some(addr.to_string());
+                    break;
+                }
+                line.clear();
+            }
+            let base = base.expect("alur serve printed its listening line");
+            capture(stdout, output.clone());
+
+            let c = Client { http: reqwest::Client::new(), base };
+            let key = c.tenant("logistics").await;
+            let (status, body) = c.json("PUT", "/v1/secrets/carrier-api-key", &key, json!({"value": SECRET})).await;
+            assert!(status.is_success(), "storing the secret: {status} {body}");
+            for plugin in ["scm-carrier-track", "crm-create-task"] {
+                c.push_plugin(&key, plugin, &plugin_path(plugin)).await;
+            }
+            c.deploy_yaml(&key, "shipment-tracking", yaml).await;
+            Alur { child, output, c, key, _dir: dir }
+        }
+
+        /// Starts an instance for `number` and waits for it to finish (at most 30 s).
+        async fn track(&self, number: &str) -> Value {
+            let path = "/v1/processes/shipment-tracking/instances?wait=30s";
+            let (status, body) = self.c.json("POST", path, &self.key, json!({ "input": shipment(number) })).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_ne!(body["status"], "running", "{body}");
+            body
+        }
+
+        async fn get(&self, path: &str) -> Value {
+            let (status, body) = self.c.get(path, &self.key).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            body
+        }
+
+        async fn history(&self, done: &Value) -> Vec<Value> {
+            let body = self.get(&format!("/v1/instances/{}/history", done["id"].as_str().expect("id"))).await;
+            body["events"].as_array().expect("events").clone()
+        }
+
+        /// Asserts that the key is in nothing the runtime has shown about this instance, nor in its own output.
+        async fn assert_secret_kept(&self, done: &Value) {
+            let id = done["id"].as_str().expect("id");
+            for path in [
+                format!("/v1/instances/{id}"),
+                format!("/v1/instances/{id}/history"),
+                "/v1/instances?process=shipment-tracking&limit=50".to_string(),
+                "/v1/secrets".to_string(),
+                "/v1/processes/shipment-tracking".to_string(),
+            ] {
+                let body = self.get(&path).await.to_string();
+                assert!(!body.contains(SECRET), "the key is in GET {path}: {body}");
+            }
+            let output = String::from_utf8_lossy(&self.output.lock().unwrap()).to_string();
+            assert!(!output.contains(SECRET), "the key is in alur serve's output:\n{output}");
+        }
+    }
+
+    fn outputs<'a>(events: &'a [Value], step: &str) -> Vec<&'a Value> {
+        events.iter().filter(|e| e["type"] == "step-completed" && e["step"] == step).map(|e| &e["output"]).collect()
+    }
+
+    fn failures<'a>(events: &'a [Value], step: &str) -> Vec<&'a Value> {
+        events.iter().filter(|e| e["type"] == "step-failed" && e["step"] == step).map(|e| &e["error"]).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tracking_delivered_and_delayed_with_one_case_and_a_retried_500() {
+        let carrier = Carrier::start(vec![
+            ("1ZONTIME", vec![delivered()]),
+            // Promised by 2025-03-14T18:00Z: on time, a server error, an exception, late, then delivered.
+            (
+                "1ZLATE",
+                vec![
+                    in_transit("2025-03-14T12:00:00Z"),
+                    (500, json!({"error": "upstream timeout"})),
+                    exception(),
+                    in_transit("2025-03-16T12:00:00Z"),
+                    delivered(),
+                ],
+            ),
+        ])
+        .await;
+        let alur = Alur::start(&definition(&carrier.base)).await;
+
+        let done = alur.track("1ZONTIME").await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(
+            done["output"],
+            json!({"tracking_number": "1ZONTIME", "status": "delivered", "carrier_status": "delivered", "polls": 1}),
+            "no case for a shipment on time"
+        );
+        assert_eq!(carrier.requests("1ZONTIME"), [format!("Bearer {SECRET}")], "the secret reached the carrier");
+
+        let done = alur.track("1ZLATE").await;
+        assert_eq!(done["status"], "completed", "{done}");
+        let out = &done["output"];
+        assert_eq!(
+            (&out["status"], &out["carrier_status"], &out["polls"]),
+            (&json!("delivered"), &json!("delivered"), &json!(4)),
+            "{done}"
+        );
+        assert_eq!(
+            (&out["case"]["id"], &out["case"]["subject"]),
+            (&json!("SHP-000001"), &json!("Shipment 1ZLATE delayed"))
+        );
+        assert_eq!(out["case"]["owner_id"], "logistics");
+
+        let events = alur.history(&done).await;
+        let polls: Vec<(&Value, &Value)> =
+            outputs(&events, "poll").iter().map(|o| (&o["status"], &o["delayed"])).collect();
+        assert_eq!(
+            polls,
+            [
+                (&json!("in_transit"), &json!(false)),
+                (&json!("exception"), &json!(true)),
+                (&json!("in_transit"), &json!(true)),
+                (&json!("delivered"), &json!(false))
+            ],
+            "{events:#?}"
+        );
+        // The 500 failed one attempt, which the retry policy ran again: the next answer was the exception.
+        let failed = failures(&events, "poll");
+        assert_eq!(failed.len(), 1, "{events:#?}");
+        assert_eq!((&failed[0]["kind"], &failed[0]["code"]), (&json!("transient"), &json!("carrier-unavailable")));
+        assert!(failed[0]["message"].as_str().unwrap().contains("500"), "{}", failed[0]);
+        // Delayed twice, one case: opened at the exception, not again when the ETA was late.
+        let tasks = outputs(&events, "escalate");
+        assert_eq!(tasks.len(), 1, "{events:#?}");
+        let description = tasks[0]["description"].as_str().unwrap();
+        assert!(description.contains("status exception") && description.contains("Address not found"), "{description}");
+        assert_eq!(tasks[0]["related_to"], "SO-2001");
+        assert_eq!(carrier.requests("1ZLATE").len(), 5, "four polls and one retry");
+        assert!(carrier.requests("1ZLATE").iter().all(|auth| *auth == format!("Bearer {SECRET}")));
+        alur.assert_secret_kept(&done).await;
+        let (_, names) = alur.c.get("/v1/secrets", &alur.key).await;
+        assert!(names.to_string().contains("carrier-api-key"), "the secret is listed by name: {names}");
+        // The capture works and is verbose enough to show the step's own log line.
+        let output = String::from_utf8_lossy(&alur.output.lock().unwrap()).to_string();
+        assert!(output.contains("1ZLATE at http://127.0.0.1"), "{output}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tracking_with_a_wrong_secret_fails_with_carrier_auth() {
+        let carrier = Carrier::start(vec![("1ZAUTH", vec![delivered()])]).await;
+        let alur = Alur::start(&definition(&carrier.base)).await;
+        let wrong = "trk-live-0000000000000000";
+        let (status, body) =
+            alur.c.json("PUT", "/v1/secrets/carrier-api-key", &alur.key, json!({"value": wrong})).await;
+        assert!(status.is_success(), "{status} {body}");
+
+        let done = alur.track("1ZAUTH").await;
+        assert_eq!(done["status"], "failed", "{done}");
+        assert_eq!((&done["error"]["kind"], &done["error"]["code"]), (&json!("internal"), &json!("carrier-auth")));
+        // A configuration problem: not retried, so the carrier was asked once.
+        assert_eq!(carrier.requests("1ZAUTH"), [format!("Bearer {wrong}")]);
+        let events = alur.history(&done).await;
+        assert!(outputs(&events, "poll").is_empty(), "{events:#?}");
+        let history = serde_json::to_string(&events).unwrap();
+        assert!(!history.contains(wrong), "the wrong key is a secret too: {history}");
+        alur.assert_secret_kept(&done).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tracking_a_carrier_outside_the_allow_list_is_refused() {
+        let carrier = Carrier::start(vec![("1ZDENIED", vec![delivered()])]).await;
+        // Same host, another port: the allow list matches scheme, host and port exactly.
+        let yaml = replaced(
+            &example("shipment-tracking.yaml"),
+            r#"allow: ["https://api.carrier.example"]"#,
+            r#"allow: ["http://127.0.0.1:9"]"#,
+        );
+        let yaml = replaced(&yaml, "https://api.carrier.example", &carrier.base);
+        let alur = Alur::start(&yaml).await;
+
+        let done = alur.track("1ZDENIED").await;
+        assert_eq!(done["status"], "failed", "{done}");
+        assert_eq!((&done["error"]["kind"], &done["error"]["code"]), (&json!("internal"), &json!("host-not-allowed")));
+        let message = done["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("\"{}\"", carrier.base)), "names the origin to allow: {message}");
+        assert_eq!(carrier.total_requests(), 0, "nothing left the sandbox");
+        alur.assert_secret_kept(&done).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tracking_an_unknown_number_fails_and_a_stuck_or_unreachable_shipment_is_given_up() {
+        let carrier = Carrier::start(vec![
+            ("1ZSTUCK", vec![in_transit("2025-03-14T12:00:00Z")]),
+            ("1ZDOWN", vec![(503, json!({"error": "maintenance"}))]),
+        ])
+        .await;
+        let yaml = replaced(&definition(&carrier.base), ".vars.polls >= 72", ".vars.polls >= 3");
+        let alur = Alur::start(&yaml).await;
+
+        let done = alur.track("1ZNOPE").await;
+        assert_eq!(done["status"], "failed", "{done}");
+        assert_eq!(done["error"]["code"], "unknown-tracking-number", "{done}");
+        let events = alur.history(&done).await;
+        assert!(events.iter().any(|e| e["type"] == "error-routed" && e["to"] == "unknown"), "{events:#?}");
+        assert_eq!(carrier.requests("1ZNOPE").len(), 1, "a 404 is not retried");
+
+        let done = alur.track("1ZSTUCK").await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(
+            done["output"],
+            json!({"tracking_number": "1ZSTUCK", "status": "gave-up", "carrier_status": "in_transit", "polls": 3})
+        );
+        assert_eq!(carrier.requests("1ZSTUCK").len(), 3);
+
+        // The carrier is down for good: each poll is tried four times, then the instance sleeps to the next
+        // poll instead of failing, and gives up after the third.
+        let done = alur.track("1ZDOWN").await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(
+            done["output"],
+            json!({"tracking_number": "1ZDOWN", "status": "gave-up", "carrier_status": null, "polls": 3})
+        );
+        let events = alur.history(&done).await;
+        assert_eq!(failures(&events, "poll").len(), 12, "{events:#?}");
+        assert_eq!(events.iter().filter(|e| e["type"] == "error-routed" && e["to"] == "count").count(), 3);
+        assert_eq!(carrier.requests("1ZDOWN").len(), 12);
+        alur.assert_secret_kept(&done).await;
+    }
+}
