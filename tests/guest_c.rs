@@ -49,7 +49,11 @@ fn step_run(wasm: &Path, input: &Value, config: &[&str]) -> (i32, Value) {
 /// `alur step run` with the input text as given.
 fn step_run_raw(wasm: &Path, input: &str, config: &[&str]) -> (i32, Value) {
     let mut cmd = Command::new(alur_bin());
-    cmd.args(["step", "run"]).arg(wasm).args(["--input", input]).env("ALUR_LOG", "warn");
+    cmd.args(["step", "run"])
+        .arg(wasm)
+        .args(["--input", input])
+        .env("ALUR_LOG", "warn")
+        .env("ALUR_COMPILED_CACHE", alur_tests::shared_compiled_cache());
     for c in config {
         cmd.args(["--config", c]);
     }
@@ -159,39 +163,21 @@ fn issue_mode_numbers_the_order_and_records_it() {
     assert_eq!((code, err["kind"].as_str(), err["code"].as_str()), (2, Some("internal"), Some("invalid-config")));
 }
 
-/// Copies the C template the way `alur plugin new <name> --lang c` will: every template file with `{{name}}` and
-/// `{{name_snake}}` replaced (modes kept), the WIT file into `wit/`, and the SDK_FILES at their paths.
-fn scaffold(dest: &Path, name: &str) {
-    let template = root().join("sdk/templates/c");
-    let snake = name.replace('-', "_");
-    std::fs::create_dir_all(dest.join("wit")).unwrap();
-    for entry in std::fs::read_dir(&template).unwrap() {
-        let entry = entry.unwrap();
-        let file_name = entry.file_name();
-        assert!(entry.file_type().unwrap().is_file(), "the template is flat: {file_name:?}");
-        if file_name == "SDK_FILES" {
-            continue;
-        }
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let target = dest.join(&file_name);
-        std::fs::write(&target, text.replace("{{name}}", name).replace("{{name_snake}}", &snake)).unwrap();
-        std::fs::set_permissions(&target, entry.metadata().unwrap().permissions()).unwrap();
-    }
-    std::fs::copy(root().join("sdk/wit/alur-step.wit"), dest.join("wit/alur-step.wit")).unwrap();
-    let sdk_files = std::fs::read_to_string(template.join("SDK_FILES")).unwrap();
-    for file in sdk_files.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let target = dest.join(file);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(root().join("sdk/c").join(file), &target)
-            .unwrap_or_else(|e| panic!("SDK_FILES names {file}: {e}"));
-    }
+/// `alur plugin new <name> --lang c` into `parent`; the new plugin's directory.
+fn scaffold(parent: &Path, name: &str) -> std::path::PathBuf {
+    let out = Command::new(alur_bin())
+        .args(["plugin", "new", name, "--lang", "c", "--dir"])
+        .arg(parent)
+        .output()
+        .expect("alur plugin new runs");
+    assert!(out.status.success(), "alur plugin new failed: {}", String::from_utf8_lossy(&out.stderr));
+    parent.join(name)
 }
 
 #[test]
 fn the_template_scaffolds_tests_builds_and_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let plugin = dir.path().join("price-order");
-    scaffold(&plugin, "price-order");
+    let plugin = scaffold(dir.path(), "price-order");
     for file in
         ["step.c", "test_step.c", "build.sh", "test.sh", "alur_step.h", "vendor/cjson/cJSON.c", "wit/alur-step.wit"]
     {

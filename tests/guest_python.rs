@@ -38,7 +38,11 @@ fn check(cmd: &mut Command) -> String {
 /// `alur step run <wasm> --input <json> [--config k=v]...`: its exit code and the JSON it printed.
 fn step_run(wasm: &Path, input: &Value, config: &[&str]) -> (i32, Value) {
     let mut cmd = Command::new(alur_bin());
-    cmd.args(["step", "run"]).arg(wasm).args(["--input", &input.to_string()]).env("ALUR_LOG", "warn");
+    cmd.args(["step", "run"])
+        .arg(wasm)
+        .args(["--input", &input.to_string()])
+        .env("ALUR_LOG", "warn")
+        .env("ALUR_COMPILED_CACHE", alur_tests::shared_compiled_cache());
     for c in config {
         cmd.args(["--config", c]);
     }

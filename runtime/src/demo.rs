@@ -76,6 +76,7 @@ pub async fn load(state: &AppState, data: &Path, config: &DemoConfig) -> anyhow:
             skipped.push((name, why));
             continue;
         }
+        placeholder_secrets(state, &tenant.id, &document).await?;
         match deploy_if_changed(state, &tenant.id, &name, document).await {
             Ok(version) => deployed.push((name, version)),
             Err(e) => {
@@ -142,6 +143,33 @@ async fn deploy_if_changed(state: &AppState, tenant: &str, name: &str, document:
         }
     }
     Ok(state.executor.deploy(tenant, document).await?.version)
+}
+
+/// Sets every secret a demo process names and the tenant lacks to a placeholder, so the process deploys; a step
+/// using it reaches the example's placeholder hosts and fails there until a real value is set.
+async fn placeholder_secrets(state: &AppState, tenant: &str, document: &Value) -> anyhow::Result<()> {
+    let Some(secrets) = &state.secrets else { return Ok(()) };
+    let mut names = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::Object(refs)) = map.get("secrets") {
+                    out.extend(refs.values().filter_map(Value::as_str).map(str::to_string));
+                }
+                map.values().for_each(|c| walk(c, out));
+            }
+            Value::Array(items) => items.iter().for_each(|c| walk(c, out)),
+            _ => {}
+        }
+    }
+    walk(document, &mut names);
+    for name in names {
+        if secrets.get(tenant, &name).await?.is_none() {
+            secrets.put(tenant, &name, "demo-placeholder-set-a-real-value").await?;
+            tracing::warn!(secret = %name, "demo: secret set to a placeholder; PUT /v1/secrets/{name} a real one");
+        }
+    }
+    Ok(())
 }
 
 /// The plugin names a definition document uses (any `plugin:` key, at any depth).

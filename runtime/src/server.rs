@@ -32,6 +32,9 @@ pub struct ServeConfig {
     pub drain: Duration,
     /// Load the demo tenant with the example plugins and processes.
     pub demo: Option<DemoConfig>,
+    /// Where compiled components are kept (default `<data>/compiled`); several nodes or runs may share one, as
+    /// entries are keyed by content and engine and written atomically.
+    pub compiled_cache: Option<PathBuf>,
 }
 
 /// Runs the server on `listener` until `shutdown` resolves.
@@ -46,7 +49,8 @@ pub async fn run(
         _ => stored_admin_key(&config.data)?,
     };
     let store = SqliteStore::open(&config.data.join("alur.db")).await.context("opening the store")?;
-    let sandbox_config = SandboxConfig { cache_dir: Some(config.data.join("compiled")), ..SandboxConfig::default() };
+    let cache_dir = config.compiled_cache.clone().unwrap_or_else(|| config.data.join("compiled"));
+    let sandbox_config = SandboxConfig { cache_dir: Some(cache_dir), ..SandboxConfig::default() };
     let sandbox = Arc::new(Sandbox::new(sandbox_config, Arc::new(store.clone()))?);
     let shared = Arc::new(store);
     let stores = Stores { instances: shared.clone(), processes: shared.clone(), plugins: shared.clone() };

@@ -32,3 +32,10 @@ pub fn plugin_path(name: &str) -> String {
     assert!(path.exists(), "{} is missing: run `plugins/build` first", path.display());
     path.display().to_string()
 }
+
+/// A compiled-component cache shared by every test's `alur serve` and `alur step run` (entries are keyed by
+/// content and engine, written atomically), so the Python and JavaScript plugins compile once per test run.
+pub fn shared_compiled_cache() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+    root.join("target/test-compiled-cache")
+}

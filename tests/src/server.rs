@@ -32,6 +32,7 @@ impl Server {
             .args(args)
             .env("ALUR_ADMIN_KEY", ADMIN)
             .env("ALUR_LOG", "warn")
+            .env("ALUR_COMPILED_CACHE", crate::shared_compiled_cache())
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .spawn()

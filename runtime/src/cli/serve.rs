@@ -26,6 +26,9 @@ pub struct ServeArgs {
     /// Where `--demo` finds the compiled example plugins (`plugins/build` writes them there).
     #[arg(long, env = "ALUR_DEMO_PLUGINS", default_value = "target/plugins")]
     pub demo_plugins: PathBuf,
+    /// Where compiled components are cached (default: `<data>/compiled`); may be shared.
+    #[arg(long, env = "ALUR_COMPILED_CACHE")]
+    pub compiled_cache: Option<PathBuf>,
 }
 
 /// Runs the server until ctrl-c or SIGTERM.
@@ -35,6 +38,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         data: args.data,
         admin_key: std::env::var("ALUR_ADMIN_KEY").ok(),
         drain: args.drain,
+        compiled_cache: args.compiled_cache,
         demo: args
             .demo
             .then_some(crate::demo::DemoConfig { processes: args.demo_processes, plugins: args.demo_plugins }),

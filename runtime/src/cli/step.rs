@@ -70,7 +70,7 @@ pub async fn run(cmd: StepCommand) -> anyhow::Result<i32> {
         }
         StepCommand::Inspect { plugin } => {
             let wasm = std::fs::read(&plugin).with_context(|| format!("cannot read {}", plugin.display()))?;
-            let sandbox = Sandbox::new(SandboxConfig::default(), Arc::new(MemoryKv::default()))?;
+            let sandbox = Sandbox::new(cli_sandbox_config(), Arc::new(MemoryKv::default()))?;
             let report = inspect::inspect(sandbox.engine(), &wasm)?;
             println!("imports:");
             for line in &report.imports {
@@ -101,7 +101,7 @@ async fn run_once(
     config: BTreeMap<String, String>,
     limits: StepLimits,
 ) -> anyhow::Result<i32> {
-    let sandbox = Sandbox::new(SandboxConfig::default(), Arc::new(MemoryKv::default()))?;
+    let sandbox = Sandbox::new(cli_sandbox_config(), Arc::new(MemoryKv::default()))?;
     let component = match sandbox.load(wasm).await {
         Ok(c) => c,
         Err(e) => {
@@ -160,6 +160,13 @@ fn parse_config(entries: &[String]) -> anyhow::Result<BTreeMap<String, String>> 
             _ => anyhow::bail!("--config takes key=value, got {e:?}"),
         })
         .collect()
+}
+
+/// `ALUR_COMPILED_CACHE`, when set, keeps compiled components between runs (a Python component compiles in
+/// ~20 s, then loads in milliseconds); by default nothing is written.
+fn cli_sandbox_config() -> SandboxConfig {
+    let cache_dir = std::env::var_os("ALUR_COMPILED_CACHE").filter(|d| !d.is_empty()).map(std::path::PathBuf::from);
+    SandboxConfig { cache_dir, ..SandboxConfig::default() }
 }
 
 #[cfg(test)]
