@@ -3,6 +3,7 @@
 //! Needs clang-19 with wasi-libc (`.ci/setup-c`) and `scm-reorder-rule` built by `plugins/build`, whose build
 //! also builds the `alur-c` tool into `target/release/` (the scaffolded template uses it through `ALUR_C`).
 
+use alur_tests::examples::{check, root, sample, step_run, step_run_raw};
 use alur_tests::server::{Client, Server};
 use alur_tests::{alur_bin, plugin_path};
 use reqwest::StatusCode;
@@ -11,58 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
-fn sample(name: &str) -> Value {
-    let path = root().join("examples/processes").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample input")).expect("sample input is JSON")
-}
-
 /// The `alur-c` build tool beside the `alur` binary; `plugins/build` builds it.
 fn alur_c() -> PathBuf {
     let bin = alur_bin().with_file_name("alur-c");
     assert!(bin.exists(), "{} is missing: run `plugins/build` (or `cargo build --release -p alur-c`)", bin.display());
     bin
-}
-
-/// Runs a command to completion and panics with its output unless it succeeds.
-#[track_caller]
-fn check(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// `alur step run <wasm> --input <json> [--config k=v]...`: its exit code and the JSON it printed.
-fn step_run(wasm: &Path, input: &Value, config: &[&str]) -> (i32, Value) {
-    step_run_raw(wasm, &input.to_string(), config)
-}
-
-/// `alur step run` with the input text as given.
-fn step_run_raw(wasm: &Path, input: &str, config: &[&str]) -> (i32, Value) {
-    let mut cmd = Command::new(alur_bin());
-    cmd.args(["step", "run"])
-        .arg(wasm)
-        .args(["--input", input])
-        .env("ALUR_LOG", "warn")
-        .env("ALUR_COMPILED_CACHE", alur_tests::shared_compiled_cache());
-    for c in config {
-        cmd.args(["--config", c]);
-    }
-    let out = cmd.output().expect("alur step run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("alur step run printed no JSON ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
-    });
-    (out.status.code().expect("exit code"), json)
 }
 
 /// The "N passed, N failed" closing line of a C test run.

@@ -4,6 +4,7 @@
 //! `alur step run` compiles the ~19 MB component from scratch (it has no compiled cache), 15-30 s on the
 //! 2-core machines, so each test runs as few of them as it can.
 
+use alur_tests::examples::{check, root, sample, step_run};
 use alur_tests::server::{Client, Server};
 use alur_tests::{CRM_LEAD_SCORE, alur_bin, component_bytes, plugin_path};
 use reqwest::StatusCode;
@@ -11,48 +12,6 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
-fn sample(name: &str) -> Value {
-    let path = root().join("examples/processes").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample input")).expect("sample input is JSON")
-}
-
-/// Runs a command to completion and panics with its output unless it succeeds.
-#[track_caller]
-fn check(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// `alur step run <wasm> --input <json> [--config k=v]...`: its exit code and the JSON it printed.
-fn step_run(wasm: &Path, input: &Value, config: &[&str]) -> (i32, Value) {
-    let mut cmd = Command::new(alur_bin());
-    cmd.args(["step", "run"])
-        .arg(wasm)
-        .args(["--input", &input.to_string()])
-        .env("ALUR_LOG", "warn")
-        .env("ALUR_COMPILED_CACHE", alur_tests::shared_compiled_cache());
-    for c in config {
-        cmd.args(["--config", c]);
-    }
-    let out = cmd.output().expect("alur step run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("alur step run printed no JSON ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
-    });
-    (out.status.code().expect("exit code"), json)
-}
 
 #[test]
 fn sdk_and_plugin_unit_tests_pass() {

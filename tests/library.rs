@@ -3,28 +3,12 @@
 /// `lead-intake` and `case-escalation` with the Rust plugins `crm-lead-score`, `crm-assign-owner`,
 /// `crm-create-task` and `crm-case-sla` (built into `target/plugins/` by `plugins/build`).
 mod crm {
+    use alur_tests::examples::{example, replaced, sample};
     use alur_tests::plugin_path;
     use alur_tests::server::{Client, Server};
     use reqwest::StatusCode;
     use serde_json::{Value, json};
     use std::time::{Duration, Instant};
-
-    /// A file of `examples/processes/`.
-    fn example(file: &str) -> String {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
-        let path = root.join("examples/processes").join(file);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-    }
-
-    fn sample(file: &str) -> Value {
-        serde_json::from_str(&example(file)).unwrap_or_else(|e| panic!("{file} is not JSON: {e}"))
-    }
-
-    /// `text` with `from` replaced by `to`, which must be there: a test must not silently keep a 30-day timer.
-    fn replaced(text: &str, from: &str, to: &str) -> String {
-        assert!(text.contains(from), "`{from}` is not in the definition any more");
-        text.replace(from, to)
-    }
 
     /// A server with one tenant, the plugins pushed and one process deployed.
     struct Tenant {
@@ -358,6 +342,7 @@ mod crm {
 /// into `target/plugins/` by `plugins/build`). Every scenario that depends on stock gets a tenant of its own,
 /// because the ledger is the plugin's kv state, scoped to the tenant.
 mod scm {
+    use alur_tests::examples::{example, replaced, sample};
     use alur_tests::plugin_path;
     use alur_tests::server::{Client, Server};
     use reqwest::StatusCode;
@@ -383,23 +368,6 @@ steps:
     config: { mode: levels }
 output: '.steps.levels.levels | map({key: .sku, value: {on_hand, reserved}}) | from_entries'
 "#;
-
-    /// A file of `examples/processes/`.
-    fn example(file: &str) -> String {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
-        let path = root.join("examples/processes").join(file);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-    }
-
-    fn sample(file: &str) -> Value {
-        serde_json::from_str(&example(file)).unwrap_or_else(|e| panic!("{file} is not JSON: {e}"))
-    }
-
-    /// `text` with `from` replaced by `to`, which must be there: a test must not silently keep a 72-hour timer.
-    fn replaced(text: &str, from: &str, to: &str) -> String {
-        assert!(text.contains(from), "`{from}` is not in the definition any more");
-        text.replace(from, to)
-    }
 
     /// One `alur serve` for a test.
     struct Scm {
@@ -911,6 +879,7 @@ output: '.steps.reserve.fulfilment'
 /// checks the bearer token and answers from a script per tracking number. `alur serve` runs with its stdout and
 /// stderr captured, so the tests can look for the API key there as well as in the API's answers.
 mod tracking {
+    use alur_tests::examples::{example, replaced};
     use alur_tests::plugin_path;
     use alur_tests::server::{ADMIN, Client};
     use axum::Router;
@@ -926,18 +895,6 @@ mod tracking {
 
     /// The carrier's API key, stored as the tenant's secret `carrier-api-key`.
     const SECRET: &str = "trk-live-5f2c9e8a71d04b3c";
-
-    fn example(file: &str) -> String {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
-        let path = root.join("examples/processes").join(file);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-    }
-
-    /// `text` with `from` replaced by `to`, which must be there: a test must not silently keep a 1-hour sleep.
-    fn replaced(text: &str, from: &str, to: &str) -> String {
-        assert!(text.contains(from), "`{from}` is not in the definition any more");
-        text.replace(from, to)
-    }
 
     /// The shipped definition pointed at `carrier`, polling every 100 ms and retrying after 20 ms.
     fn definition(carrier: &str) -> String {

@@ -39,3 +39,4 @@ pub fn shared_compiled_cache() -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
     root.join("target/test-compiled-cache")
 }
+pub mod examples;
