@@ -86,3 +86,31 @@ fn inspect_tells_whether_a_component_fits_the_world() {
     assert!(text.contains("acme:vault/secrets"), "{text}");
     assert!(text.contains("world: no"), "{text}");
 }
+
+/// `--allow-http` grants an origin as a definition's `http.allow` does; without it the same request is refused.
+#[test]
+fn run_grants_outbound_http_only_to_allowed_origins() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let carrier = axum::Router::new().route(
+        "/v1/tracking/{number}",
+        axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "delivered", "events": []})) }),
+    );
+    runtime.spawn(async move { axum::serve(listener, carrier).await });
+
+    let plugin = alur_tests::plugin_path("scm-carrier-track");
+    let base_url = format!("base_url={origin}");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["step", "run", &plugin, "--input", r#"{"tracking_number": "1Z999"}"#];
+        args.extend(["--config", &base_url, "--config", "api_key=k-123"]);
+        args.extend(extra);
+        alur(&args)
+    };
+    let refused = run(&[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert_eq!(stdout_json(&refused)["code"], "host-not-allowed");
+    let allowed = run(&["--allow-http", &origin]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", String::from_utf8_lossy(&allowed.stderr));
+    assert_eq!(stdout_json(&allowed)["delivered"], true);
+}

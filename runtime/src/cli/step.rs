@@ -5,10 +5,11 @@
 //! 3 when the host detected a fault (trap, out-of-fuel, memory-limit, timeout, invalid-output, link-error).
 //! Both failures print `{"kind", "code", "message"}` on stdout.
 
+use crate::sandbox::http::HttpOrigin;
 use crate::sandbox::kv::MemoryKv;
 use crate::sandbox::limits::StepLimits;
 use crate::sandbox::outcome::{FaultKind, StepFailure};
-use crate::sandbox::{LoadError, Sandbox, SandboxConfig, StepContext, StepRequest, inspect};
+use crate::sandbox::{LoadError, Sandbox, SandboxConfig, StepContext, StepGrants, StepRequest, inspect};
 use anyhow::Context as _;
 use clap::Subcommand;
 use std::collections::BTreeMap;
@@ -43,6 +44,10 @@ pub enum StepCommand {
         /// Wall-clock timeout, such as 5s or 250ms.
         #[arg(long, value_parser = humantime::parse_duration)]
         timeout: Option<Duration>,
+        /// An origin the step may send HTTP requests to, such as https://api.example.com (repeatable), as a
+        /// definition's `http: {allow: [...]}` grants it; without one, every request is refused.
+        #[arg(long = "allow-http", value_name = "ORIGIN")]
+        allow_http: Vec<HttpOrigin>,
     },
     /// Print a component's imports and exports and whether it fits the alur:step world.
     Inspect {
@@ -54,7 +59,7 @@ pub enum StepCommand {
 /// Runs a `step` subcommand; returns the exit code.
 pub async fn run(cmd: StepCommand) -> anyhow::Result<i32> {
     match cmd {
-        StepCommand::Run { plugin, input, config, fuel, memory, timeout } => {
+        StepCommand::Run { plugin, input, config, fuel, memory, timeout, allow_http } => {
             let wasm = std::fs::read(&plugin).with_context(|| format!("cannot read {}", plugin.display()))?;
             let input = read_input(&input)?;
             let config = parse_config(&config)?;
@@ -66,7 +71,8 @@ pub async fn run(cmd: StepCommand) -> anyhow::Result<i32> {
                 max_output_bytes: defaults.max_output_bytes,
             };
             let name = plugin.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_string();
-            run_once(wasm, &name, &input, config, limits).await
+            let grants = StepGrants { http: allow_http.into(), ..StepGrants::default() };
+            run_once(wasm, &name, &input, config, limits, &grants).await
         }
         StepCommand::Inspect { plugin } => {
             let wasm = std::fs::read(&plugin).with_context(|| format!("cannot read {}", plugin.display()))?;
@@ -100,6 +106,7 @@ async fn run_once(
     input: &str,
     config: BTreeMap<String, String>,
     limits: StepLimits,
+    grants: &StepGrants,
 ) -> anyhow::Result<i32> {
     let sandbox = Sandbox::new(cli_sandbox_config(), Arc::new(MemoryKv::default()))?;
     let component = match sandbox.load(wasm).await {
@@ -124,9 +131,8 @@ async fn run_once(
         step_id: plugin.into(),
         attempt: 1,
     };
-    let outcome = sandbox
-        .run(StepRequest { component: &component, plugin, context, input, config: Arc::new(config), limits })
-        .await;
+    let request = StepRequest { component: &component, plugin, context, input, config: Arc::new(config), limits };
+    let outcome = sandbox.run_with(request, grants).await;
     tracing::debug!(fuel_used = outcome.fuel_used, duration = ?outcome.duration, "step finished");
     match outcome.result {
         Ok(json) => {
