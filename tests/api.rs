@@ -7,28 +7,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const LEAD_INTAKE: &str = r#"
-name: lead-intake
-steps:
-  - id: score
-    plugin: crm-lead-score
-    input: '{lead: .input.lead}'
-    config: { target_countries: "US" }
-  - id: route
-    switch:
-      - when: '.steps.score.grade == "hot"'
-        then: assign
-      - default: nurture
-  - id: assign
-    plugin: hostile
-    config: { mode: echo }
-    input: '{owner: "ana"}'
-    next: end
-  - id: nurture
-    wait: { signal: lead-updated, timeout: 30d }
-output: '{grade: .steps.score.grade, owner: .steps.assign.owner, update: .steps.nurture}'
-"#;
-
 async fn onboard(c: &Client, key: &str) {
     for (name, path) in [("crm-lead-score", CRM_LEAD_SCORE), ("hostile", HOSTILE)] {
         let (status, body) =
@@ -37,7 +15,12 @@ async fn onboard(c: &Client, key: &str) {
         assert_eq!(body["version"], 1);
     }
     let (status, body) = c
-        .send("PUT", "/v1/processes/lead-intake", key, Some(("application/yaml", LEAD_INTAKE.as_bytes().to_vec())))
+        .send(
+            "PUT",
+            "/v1/processes/lead-intake",
+            key,
+            Some(("application/yaml", alur_tests::LEAD_INTAKE.as_bytes().to_vec())),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
@@ -154,7 +137,12 @@ async fn the_tenant_journey_error_classes_and_isolation() {
     assert_eq!(c.get("/v1/instances", &globex).await.1["instances"], json!([]));
     // Nor can it deploy a process that uses acme's plugin.
     let (status, problems) = c
-        .send("PUT", "/v1/processes/lead-intake", &globex, Some(("application/yaml", LEAD_INTAKE.as_bytes().to_vec())))
+        .send(
+            "PUT",
+            "/v1/processes/lead-intake",
+            &globex,
+            Some(("application/yaml", alur_tests::LEAD_INTAKE.as_bytes().to_vec())),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problems}");
 

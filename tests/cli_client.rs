@@ -9,28 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const LEAD_INTAKE: &str = r#"
-name: lead-intake
-steps:
-  - id: score
-    plugin: crm-lead-score
-    input: '{lead: .input.lead}'
-    config: { target_countries: "US" }
-  - id: route
-    switch:
-      - when: '.steps.score.grade == "hot"'
-        then: assign
-      - default: nurture
-  - id: assign
-    plugin: hostile
-    config: { mode: echo }
-    input: '{owner: "ana"}'
-    next: end
-  - id: nurture
-    wait: { signal: lead-updated, timeout: 30d }
-output: '{grade: .steps.score.grade, owner: .steps.assign.owner, update: .steps.nurture}'
-"#;
-
 /// What one run of the binary did.
 struct Run {
     code: i32,
@@ -187,11 +165,11 @@ fn the_tenant_journey_through_the_cli() {
 
     // Processes: YAML and JSON by extension; an invalid one prints every problem with its path.
     let yaml = files.join("lead-intake.yaml");
-    std::fs::write(&yaml, LEAD_INTAKE).unwrap();
+    std::fs::write(&yaml, alur_tests::LEAD_INTAKE).unwrap();
     let deployed = ok(alur(url, &key, &["process", "deploy", yaml.to_str().unwrap()]));
     assert_eq!(deployed.stdout.trim(), "deployed lead-intake version 1");
     let as_json = files.join("lead-intake.json");
-    let doc: Value = serde_json::to_value(yaml_as_json(LEAD_INTAKE)).unwrap();
+    let doc: Value = serde_json::to_value(yaml_as_json(alur_tests::LEAD_INTAKE)).unwrap();
     std::fs::write(&as_json, doc.to_string()).unwrap();
     let v2 = ok(alur(url, &key, &["process", "deploy", as_json.to_str().unwrap(), "--json"])).json();
     assert_eq!(v2, json!({"name": "lead-intake", "version": 2}));

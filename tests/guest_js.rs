@@ -7,7 +7,7 @@
 
 use alur_tests::examples::{check, root, sample, step_run};
 use alur_tests::server::{Client, Server};
-use alur_tests::{alur_bin, component_bytes, plugin_path};
+use alur_tests::{alur_bin, plugin_path};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -95,22 +95,6 @@ fn the_template_scaffolds_tests_builds_and_runs() {
     );
 }
 
-/// Uploads a plugin with a long timeout: the server compiles a JS component at upload.
-async fn upload(c: &Client, key: &str, name: &str, path: &str) {
-    let resp = c
-        .http
-        .put(format!("{}/v1/plugins/{name}", c.base))
-        .bearer_auth(key)
-        .header("content-type", "application/wasm")
-        .body(component_bytes(path))
-        .timeout(Duration::from_secs(300))
-        .send()
-        .await
-        .expect("upload");
-    let status = resp.status();
-    assert_eq!(status, StatusCode::CREATED, "{}", resp.text().await.unwrap_or_default());
-}
-
 /// Polls an instance until `done` says so (or it finished), for at most 30 s.
 async fn poll(c: &Client, key: &str, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -171,7 +155,7 @@ async fn quote_approval_process_end_to_end() {
     let c = Client::new(&server);
     let key = c.tenant("acme").await;
     let compile = Instant::now();
-    upload(&c, &key, "crm-quote-policy", &plugin_path("crm-quote-policy")).await;
+    c.upload_new_plugin(&key, "crm-quote-policy", &plugin_path("crm-quote-policy"), Duration::from_secs(300)).await;
     eprintln!("crm-quote-policy uploaded and compiled in {:?}", compile.elapsed());
 
     // The shipped definition, with its 48 h reminder timer cut to 2 s so that a reminder happens during the

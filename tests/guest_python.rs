@@ -6,7 +6,7 @@
 
 use alur_tests::examples::{check, root, sample, step_run};
 use alur_tests::server::{Client, Server};
-use alur_tests::{CRM_LEAD_SCORE, alur_bin, component_bytes, plugin_path};
+use alur_tests::{CRM_LEAD_SCORE, alur_bin, plugin_path};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -68,22 +68,6 @@ fn the_template_scaffolds_tests_builds_and_runs() {
     assert_eq!((code, out), (0, json!({"greeting": "Hej, Ana!", "count": 1})));
 }
 
-/// Uploads a plugin with a long timeout: the server compiles a Python component at upload.
-async fn upload(c: &Client, key: &str, name: &str, path: &str) {
-    let resp = c
-        .http
-        .put(format!("{}/v1/plugins/{name}", c.base))
-        .bearer_auth(key)
-        .header("content-type", "application/wasm")
-        .body(component_bytes(path))
-        .timeout(Duration::from_secs(300))
-        .send()
-        .await
-        .expect("upload");
-    let status = resp.status();
-    assert_eq!(status, StatusCode::CREATED, "{}", resp.text().await.unwrap_or_default());
-}
-
 /// Starts an instance of contact-dedupe and waits for it to finish.
 async fn dedupe(c: &Client, key: &str, input: Value) -> Value {
     let (status, mut got) =
@@ -106,8 +90,8 @@ async fn contact_dedupe_process_merges_across_instances() {
     let server = Server::start(dir.path());
     let c = Client::new(&server);
     let key = c.tenant("acme").await;
-    upload(&c, &key, "crm-contact-dedupe", &plugin_path("crm-contact-dedupe")).await;
-    upload(&c, &key, "crm-lead-score", CRM_LEAD_SCORE).await;
+    c.upload_new_plugin(&key, "crm-contact-dedupe", &plugin_path("crm-contact-dedupe"), Duration::from_secs(300)).await;
+    c.upload_new_plugin(&key, "crm-lead-score", CRM_LEAD_SCORE, Duration::from_secs(300)).await;
     let yaml = std::fs::read_to_string(root().join("examples/processes/contact-dedupe.yaml")).unwrap();
     c.deploy_yaml(&key, "contact-dedupe", &yaml).await;
 

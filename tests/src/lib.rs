@@ -40,3 +40,27 @@ pub fn shared_compiled_cache() -> std::path::PathBuf {
     root.join("target/test-compiled-cache")
 }
 pub mod examples;
+
+/// A small lead-intake process over the `crm-lead-score` and `hostile` test components: a hot lead is "assigned"
+/// (echoed) at once, any other waits for a `lead-updated` signal. The API and CLI suites deploy it.
+pub const LEAD_INTAKE: &str = r#"
+name: lead-intake
+steps:
+  - id: score
+    plugin: crm-lead-score
+    input: '{lead: .input.lead}'
+    config: { target_countries: "US" }
+  - id: route
+    switch:
+      - when: '.steps.score.grade == "hot"'
+        then: assign
+      - default: nurture
+  - id: assign
+    plugin: hostile
+    config: { mode: echo }
+    input: '{owner: "ana"}'
+    next: end
+  - id: nurture
+    wait: { signal: lead-updated, timeout: 30d }
+output: '{grade: .steps.score.grade, owner: .steps.assign.owner, update: .steps.nurture}'
+"#;

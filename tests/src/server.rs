@@ -128,6 +128,23 @@ impl Client {
         body
     }
 
+    /// Uploads a component as plugin `name`, waiting up to `timeout` (a Python or JavaScript component compiles
+    /// for tens of seconds at upload), and asserts it is a new version.
+    pub async fn upload_new_plugin(&self, key: &str, name: &str, path: &str, timeout: Duration) {
+        let resp = self
+            .http
+            .put(format!("{}/v1/plugins/{name}", self.base))
+            .bearer_auth(key)
+            .header("content-type", "application/wasm")
+            .body(crate::component_bytes(path))
+            .timeout(timeout)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status();
+        assert_eq!(status, StatusCode::CREATED, "{}", resp.text().await.unwrap_or_default());
+    }
+
     /// Deploys a YAML definition; the response body.
     pub async fn deploy_yaml(&self, key: &str, name: &str, yaml: &str) -> Value {
         let (status, body) = self

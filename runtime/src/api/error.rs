@@ -47,10 +47,17 @@ impl ApiError {
         tracing::error!(%cause, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
     }
-    /// 403 `quota-exceeded`: creating `what` would take the tenant past `limit`.
-    pub fn quota_exceeded(quota: &str, limit: u64, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "quota-exceeded", message)
-            .with_details(json!({ "quota": quota, "limit": limit }))
+    /// 403 `quota-exceeded` when the tenant already has `count` of `what` and its `quota` allows `limit`.
+    pub fn check_count(quota: &str, limit: u32, count: usize, what: &str) -> ApiResult<()> {
+        if count < limit as usize {
+            return Ok(());
+        }
+        Err(Self::new(
+            StatusCode::FORBIDDEN,
+            "quota-exceeded",
+            format!("the tenant has {count} {what}, its quota; delete one or ask for more"),
+        )
+        .with_details(json!({ "quota": quota, "limit": limit })))
     }
     /// Adds details.
     pub fn with_details(mut self, details: Value) -> Self {

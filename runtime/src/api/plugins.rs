@@ -68,14 +68,8 @@ pub(super) async fn upload(
         .with_details(json!({ "quota": "max_plugin_bytes", "limit": quota.max_plugin_bytes })));
     }
     if state.plugins.plugin_versions(&tenant.id, &name).await?.is_empty() {
-        let count = state.plugins.list_plugins(&tenant.id).await?.len() as u64;
-        if count >= u64::from(quota.max_plugins) {
-            return Err(ApiError::quota_exceeded(
-                "max_plugins",
-                quota.max_plugins.into(),
-                format!("the tenant has {count} plugins, its quota; delete one or ask for more"),
-            ));
-        }
+        let count = state.plugins.list_plugins(&tenant.id).await?.len();
+        ApiError::check_count("max_plugins", quota.max_plugins, count, "plugins")?;
     }
     let (version, created) = state.executor.put_plugin(&tenant.id, &name, body.to_vec()).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };

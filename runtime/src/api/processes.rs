@@ -68,14 +68,8 @@ pub(super) async fn deploy(
     }
     let quota = state.quota(&tenant.id).await?;
     if state.processes.process_versions(&tenant.id, &name).await?.is_empty() {
-        let count = state.processes.list_processes(&tenant.id).await?.len() as u64;
-        if count >= u64::from(quota.max_processes) {
-            return Err(ApiError::quota_exceeded(
-                "max_processes",
-                quota.max_processes.into(),
-                format!("the tenant has {count} processes, its quota"),
-            ));
-        }
+        let count = state.processes.list_processes(&tenant.id).await?.len();
+        ApiError::check_count("max_processes", quota.max_processes, count, "processes")?;
     }
     let deployed = state.executor.deploy_within(&tenant.id, document, &quota).await?;
     Ok((StatusCode::CREATED, Json(json!({ "name": deployed.name, "version": deployed.version }))))
