@@ -35,6 +35,8 @@ pub struct ServeConfig {
     /// Where compiled components are kept (default `<data>/compiled`); several nodes or runs may share one, as
     /// entries are keyed by content and engine and written atomically.
     pub compiled_cache: Option<PathBuf>,
+    /// How many cores guest code may use at once; `None`: all but one.
+    pub guest_cores: Option<usize>,
 }
 
 /// Runs the server on `listener` until `shutdown` resolves.
@@ -50,7 +52,10 @@ pub async fn run(
     };
     let store = SqliteStore::open(&config.data.join("alur.db")).await.context("opening the store")?;
     let cache_dir = config.compiled_cache.clone().unwrap_or_else(|| config.data.join("compiled"));
-    let sandbox_config = SandboxConfig { cache_dir: Some(cache_dir), ..SandboxConfig::default() };
+    let mut sandbox_config = SandboxConfig { cache_dir: Some(cache_dir), ..SandboxConfig::default() };
+    if let Some(cores) = config.guest_cores {
+        sandbox_config.guest_cores = cores;
+    }
     let sandbox = Arc::new(Sandbox::new(sandbox_config, Arc::new(store.clone()))?);
     let shared = Arc::new(store);
     let stores = Stores { instances: shared.clone(), processes: shared.clone(), plugins: shared.clone() };
@@ -66,6 +71,7 @@ pub async fn run(
         instances: shared,
         admin_key_hash: Sha256::digest(admin_key.as_bytes()).to_vec().into(),
         quotas: Default::default(),
+        keys: Default::default(),
         secrets: Some(secrets),
     };
     if let Some(demo) = &config.demo {

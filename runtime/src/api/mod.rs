@@ -47,6 +47,8 @@ pub struct AppState {
     pub admin_key_hash: Arc<[u8]>,
     /// Tenants' effective quotas.
     pub quotas: Arc<QuotaCache>,
+    /// Tenants by key hash.
+    pub keys: Arc<auth::KeyCache>,
     /// Tenants' secrets (`None`: the secrets endpoints answer 500).
     pub secrets: Option<crate::secrets::Secrets>,
 }

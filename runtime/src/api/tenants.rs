@@ -91,7 +91,11 @@ pub(super) async fn one(_: Admin, State(state): State<AppState>, Path(id): Path<
         (status = 404, description = "No such tenant", body = ErrorBody)))]
 pub(super) async fn rotate(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let key = new_key()?;
-    if !state.tenants.rotate_key(&id, &hash_key(&key)).await? {
+    // Before and after the store: no request may cache the old key once the rotation has begun.
+    state.keys.forget_tenant(&id);
+    let rotated = state.tenants.rotate_key(&id, &hash_key(&key)).await?;
+    state.keys.forget_tenant(&id);
+    if !rotated {
         return Err(ApiError::not_found("tenant"));
     }
     Ok(Json(json!({ "id": id, "api_key": key })))

@@ -29,6 +29,9 @@ pub struct ServeArgs {
     /// Where compiled components are cached (default: `<data>/compiled`); may be shared.
     #[arg(long, env = "ALUR_COMPILED_CACHE")]
     pub compiled_cache: Option<PathBuf>,
+    /// How many cores guest code may use at once (default: all but one, so requests always find a core).
+    #[arg(long, env = "ALUR_GUEST_CORES", value_parser = clap::value_parser!(u16).range(1..))]
+    pub guest_cores: Option<u16>,
 }
 
 /// Runs the server until ctrl-c or SIGTERM.
@@ -39,6 +42,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         admin_key: std::env::var("ALUR_ADMIN_KEY").ok(),
         drain: args.drain,
         compiled_cache: args.compiled_cache,
+        guest_cores: args.guest_cores.map(usize::from),
         demo: args
             .demo
             .then_some(crate::demo::DemoConfig { processes: args.demo_processes, plugins: args.demo_plugins }),

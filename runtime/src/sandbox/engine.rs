@@ -13,8 +13,10 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 /// How often the epoch advances. A spinning guest yields to the async executor (and has its deadline
-/// checked) once per tick, so this bounds both timeout precision and how long one guest holds a worker.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// checked) once per tick, so this bounds timeout precision, how long one guest holds a worker, and so how
+/// long another tenant's step may wait for its turn (see `scheduler`). The ticker's cost is one wake-up per
+/// tick for the whole node, whatever the number of guests.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Sizing of the engine's instance pool.
 #[derive(Debug, Clone)]

@@ -10,9 +10,12 @@
 //! Steps run on the tokio workers with `call_async`, and every store's epoch deadline is one tick: at each
 //! tick ([`engine::EPOCH_TICK`]) the generated code calls back into the host, which checks the wall-clock
 //! deadline and otherwise *yields* to the executor. A spinning guest thus holds a worker for at most one
-//! tick at a time, and other steps and HTTP requests interleave with it. Compiles (seconds for Python) go
-//! to the blocking pool. A host call that waits (a kv read from the database) is awaited, and the whole
-//! attempt sits under a tokio deadline too, as epochs cannot interrupt host calls.
+//! tick at a time. Guest code runs only in turns handed out by the [`scheduler::Scheduler`]: at most
+//! `guest_cores` workers run guests at once (all cores but one by default), so HTTP and the executor always
+//! have a worker, and the next turn goes to the tenant that has had the least guest CPU, so a tenant whose
+//! steps spin cannot make another tenant's short step wait for more than a tick. Compiles (seconds for
+//! Python) go to the blocking pool. A host call that waits (a kv read from the database) is awaited, and the
+//! whole attempt sits under a tokio deadline too, as epochs cannot interrupt host calls.
 //!
 //! # Nothing ambient
 //! WASI is linked so that ordinary guests (Rust std, Python, JS) instantiate, but grants nothing: no
@@ -29,6 +32,7 @@ pub mod kv;
 pub mod limits;
 pub mod outcome;
 pub mod redact;
+pub mod scheduler;
 pub mod state;
 pub mod stdio;
 
@@ -40,6 +44,7 @@ use host::{HostView, StepTags};
 use kv::{KvLocks, KvOverlay, KvScope, KvStore};
 use limits::{StepLimiter, StepLimits};
 use outcome::{FaultKind, StepErrorKind, StepFailure, StepOutcome};
+use scheduler::Scheduler;
 use state::StepState;
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -60,11 +65,18 @@ pub struct SandboxConfig {
     pub prepared_capacity: usize,
     /// Instance pool sizing (and so the number of steps running at once).
     pub pool: PoolConfig,
+    /// How many guests may compute at once (each on one worker thread); see [`scheduler`].
+    pub guest_cores: usize,
 }
 
 impl Default for SandboxConfig {
     fn default() -> Self {
-        SandboxConfig { cache_dir: None, prepared_capacity: 1024, pool: PoolConfig::default() }
+        SandboxConfig {
+            cache_dir: None,
+            prepared_capacity: 1024,
+            pool: PoolConfig::default(),
+            guest_cores: Scheduler::default_cores(),
+        }
     }
 }
 
@@ -170,6 +182,8 @@ pub struct Sandbox {
     kv_locks: Arc<KvLocks>,
     /// One permit per pooled instance slot: a step waits here rather than fail when the pool is full.
     slots: Arc<Semaphore>,
+    /// Turns on the CPU for guest code, fair between tenants.
+    scheduler: Arc<Scheduler>,
     _ticker: EpochTicker,
 }
 
@@ -197,7 +211,8 @@ impl Sandbox {
         let cache = ComponentCache::new(engine.clone(), Arc::new(linker), config.cache_dir.as_deref(), capacity)?;
         let ticker = EpochTicker::start(engine.clone())?;
         let slots = Arc::new(Semaphore::new(config.pool.max_concurrent as usize));
-        Ok(Sandbox { engine, cache, kv, kv_locks: Default::default(), slots, _ticker: ticker })
+        let scheduler = Scheduler::new(config.guest_cores);
+        Ok(Sandbox { engine, cache, kv, kv_locks: Default::default(), slots, scheduler, _ticker: ticker })
     }
 
     /// The engine, for tools that inspect components.
@@ -283,13 +298,14 @@ impl Sandbox {
             }
         });
 
+        let tenant: Arc<str> = Arc::from(req.context.tenant.as_str());
         let wit_ctx = bindings::Context::from(req.context);
         let pre = &req.component.pre;
-        let called = tokio::time::timeout_at(deadline.into(), async {
+        let guest = self.scheduler.run(tenant, async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.call_run(&mut store, &wit_ctx, req.input).await
-        })
-        .await;
+        });
+        let called = tokio::time::timeout_at(deadline.into(), guest).await;
 
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let duration = started.elapsed();

@@ -1,0 +1,504 @@
+//! Turns on the CPU for guest code: at most `cores` guests compute at once on a node, and when more want to,
+//! the next turn goes to the tenant that has had the least guest CPU time lately.
+//!
+//! # Why
+//! Steps run on the same tokio workers as HTTP requests, the executor and the journal's acknowledgements. A
+//! guest that spins until its timeout yields at every epoch tick, but tokio's run queue is first come, first
+//! served: with 8 spinning tenants on 2 workers, every wake-up of anybody else's task queued behind ~4 ticks of
+//! spinning, and a quiet tenant's three-step workflow took 200 ms instead of 2 (BENCHMARKS.md, noisy
+//! neighbours). With turns,
+//! - guests never occupy more than `cores` workers (by default all but one), so HTTP and the executor always
+//!   find a worker that is not running guest code;
+//! - a quiet tenant's step waits for at most one tick of somebody else's guest, however many tenants spin.
+//!
+//! # How
+//! [`Scheduler::run`] wraps the future of one step attempt (instantiate + call). Every poll of that future is
+//! one turn: the wrapper takes a turn before polling and gives it back when the poll returns, which is at the
+//! latest at the next epoch tick (the store's deadline callback yields) or when the guest waits on a host call.
+//! A turn given back goes to the waiting tenant with the least *virtual time* (nanoseconds of turns it was
+//! charged), first come first served within a tenant: start-time fair queueing by tenant, the way CFS picks
+//! the task with the least virtual runtime. A tenant that becomes busy again starts no lower than the least
+//! virtual time of the busy tenants minus one tick, so past idleness is not a credit it can spend to starve
+//! others, and a short step of an idle tenant goes before the spinners.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// The advance a tenant that becomes busy gets over the least-served busy tenant: one epoch tick, so that
+/// it goes first, but cannot bank more than a turn.
+const WAKE_CREDIT: Duration = super::engine::EPOCH_TICK;
+/// Every this many turns, idle tenants are forgotten whose virtual time no longer matters, or who have not had
+/// a turn in that many turns (a tenant that idles that long loses the debt of its earlier turns).
+const PRUNE_EVERY: u64 = 1024;
+
+/// The guest-CPU scheduler of one node. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct Scheduler {
+    // A std mutex: every section is a few map and set operations, never held across an await.
+    state: Mutex<State>,
+}
+
+impl Scheduler {
+    /// A scheduler letting `cores` guests compute at once (at least one).
+    pub fn new(cores: usize) -> Arc<Self> {
+        Arc::new(Scheduler { state: Mutex::new(State::new(cores.max(1))) })
+    }
+
+    /// The default number of cores for guests: all but one, so that the rest of the node always has one.
+    pub fn default_cores() -> usize {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).saturating_sub(1).max(1)
+    }
+
+    /// How many guests may compute at once.
+    pub fn cores(&self) -> usize {
+        self.lock().cores
+    }
+
+    /// Runs `future` (one step attempt of `tenant`) in turns.
+    pub fn run<F: Future>(self: &Arc<Self>, tenant: Arc<str>, future: F) -> Scheduled<F> {
+        Scheduled { scheduler: self.clone(), tenant, future: Box::pin(future), ticket: None }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A future that is polled only during its turns; see [`Scheduler::run`].
+pub struct Scheduled<F> {
+    scheduler: Arc<Scheduler>,
+    tenant: Arc<str>,
+    future: Pin<Box<F>>,
+    /// The place in the queue while waiting for a turn.
+    ticket: Option<u64>,
+}
+
+impl<F: Future> Future for Scheduled<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        {
+            let mut state = this.scheduler.lock();
+            let turn = match this.ticket {
+                None => state.acquire(&this.tenant, cx.waker()),
+                Some(ticket) => state.poll_ticket(ticket, cx.waker()),
+            };
+            match turn {
+                Turn::Granted => this.ticket = None,
+                Turn::Queued(ticket) => {
+                    this.ticket = Some(ticket);
+                    return Poll::Pending;
+                }
+            }
+        }
+        let started = Instant::now();
+        let polled = this.future.as_mut().poll(cx);
+        let used = started.elapsed();
+        this.scheduler.lock().release(&this.tenant, used);
+        polled
+    }
+}
+
+impl<F> Drop for Scheduled<F> {
+    fn drop(&mut self) {
+        // Dropped while waiting (a timeout, a cancelled request): leave the queue, or pass on a turn that was
+        // granted but never used.
+        if let Some(ticket) = self.ticket.take() {
+            self.scheduler.lock().cancel(&self.tenant, ticket);
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Turn {
+    Granted,
+    Queued(u64),
+}
+
+#[derive(Debug)]
+enum Ticket {
+    Waiting(Waker),
+    /// Holds a turn for the ticket's future, which has been woken and will poll.
+    Granted,
+}
+
+#[derive(Debug, Default)]
+struct Tenant {
+    /// Nanoseconds of turns charged, on the scheduler's virtual clock.
+    vtime: u64,
+    /// Turns held now.
+    running: usize,
+    /// Tickets waiting for a turn, oldest first.
+    waiting: VecDeque<u64>,
+    /// This tenant's entry in `State::queue` while it has waiting tickets.
+    queued: Option<(u64, u64)>,
+    /// `State::turns` when it last gave a turn back.
+    last_turn: u64,
+}
+
+impl Tenant {
+    fn busy(&self) -> bool {
+        self.running > 0 || !self.waiting.is_empty()
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    cores: usize,
+    free: usize,
+    /// The least virtual time of the busy tenants, as last seen; it only grows.
+    floor: u64,
+    tenants: HashMap<Arc<str>, Tenant>,
+    /// Tenants with waiting tickets, by (virtual time, arrival).
+    queue: BTreeSet<(u64, u64, Arc<str>)>,
+    tickets: HashMap<u64, Ticket>,
+    next_id: u64,
+    turns: u64,
+}
+
+impl State {
+    fn new(cores: usize) -> Self {
+        State {
+            cores,
+            free: cores,
+            floor: 0,
+            tenants: HashMap::new(),
+            queue: BTreeSet::new(),
+            tickets: HashMap::new(),
+            next_id: 0,
+            turns: 0,
+        }
+    }
+
+    /// A turn now if one is free (then nobody waits: turns given back go to waiters first), else a ticket.
+    fn acquire(&mut self, tenant: &Arc<str>, waker: &Waker) -> Turn {
+        let start_at = self.start_at();
+        let t = self.tenants.entry(tenant.clone()).or_insert_with(|| Tenant { vtime: start_at, ..Tenant::default() });
+        if !t.busy() {
+            t.vtime = t.vtime.max(start_at);
+        }
+        if self.free > 0 {
+            self.free -= 1;
+            t.running += 1;
+            return Turn::Granted;
+        }
+        self.next_id += 1;
+        let ticket = self.next_id;
+        t.waiting.push_back(ticket);
+        self.tickets.insert(ticket, Ticket::Waiting(waker.clone()));
+        self.requeue(tenant);
+        Turn::Queued(ticket)
+    }
+
+    fn poll_ticket(&mut self, ticket: u64, waker: &Waker) -> Turn {
+        match self.tickets.get_mut(&ticket) {
+            Some(Ticket::Granted) => {
+                self.tickets.remove(&ticket);
+                Turn::Granted
+            }
+            Some(Ticket::Waiting(w)) => {
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+                Turn::Queued(ticket)
+            }
+            // Not reachable: a ticket leaves the map only through this function or `cancel`.
+            None => Turn::Granted,
+        }
+    }
+
+    /// Gives a turn back, charging `used` to `tenant`, and hands it to the next waiter.
+    fn release(&mut self, tenant: &Arc<str>, used: Duration) {
+        self.turns += 1;
+        let mut charged = None;
+        if let Some(t) = self.tenants.get_mut(tenant) {
+            t.vtime = t.vtime.saturating_add(used.as_nanos() as u64);
+            t.running = t.running.saturating_sub(1);
+            t.last_turn = self.turns;
+            charged = Some(t.vtime);
+            if t.queued.is_some() {
+                self.requeue(tenant);
+            }
+        }
+        self.hand_on();
+        // The tenant that just gave its turn back counts as busy: a guest that yields at a tick asks again at
+        // once, and the floor must follow a tenant that spins alone.
+        self.raise_floor(charged);
+        if self.turns.is_multiple_of(PRUNE_EVERY) {
+            // A forgotten tenant comes back at `floor - WAKE_CREDIT`, which is where one whose virtual time is
+            // no higher would be placed anyway.
+            let (fresh, recent) = (self.start_at(), self.turns.saturating_sub(PRUNE_EVERY));
+            self.tenants.retain(|_, t| t.busy() || (t.vtime > fresh && t.last_turn > recent));
+        }
+    }
+
+    /// Where a tenant that becomes busy starts, unless its own virtual time is higher.
+    fn start_at(&self) -> u64 {
+        self.floor.saturating_sub(WAKE_CREDIT.as_nanos() as u64)
+    }
+
+    /// A waiting future that went away: out of the queue; a turn granted to it goes to the next waiter.
+    fn cancel(&mut self, tenant: &Arc<str>, ticket: u64) {
+        match self.tickets.remove(&ticket) {
+            Some(Ticket::Waiting(_)) => {
+                if let Some(t) = self.tenants.get_mut(tenant) {
+                    t.waiting.retain(|&w| w != ticket);
+                }
+                self.requeue(tenant);
+            }
+            Some(Ticket::Granted) => {
+                if let Some(t) = self.tenants.get_mut(tenant) {
+                    t.running = t.running.saturating_sub(1);
+                }
+                self.hand_on();
+            }
+            None => {}
+        }
+    }
+
+    /// The free turn goes to the first ticket of the tenant with the least virtual time, if anybody waits.
+    fn hand_on(&mut self) {
+        let Some((_, _, name)) = self.queue.pop_first() else {
+            self.free += 1;
+            return;
+        };
+        let Some(t) = self.tenants.get_mut(&name) else {
+            self.free += 1;
+            return;
+        };
+        t.queued = None;
+        match t.waiting.pop_front() {
+            Some(ticket) => {
+                t.running += 1;
+                if let Some(Ticket::Waiting(waker)) = self.tickets.insert(ticket, Ticket::Granted) {
+                    waker.wake();
+                }
+            }
+            None => self.free += 1,
+        }
+        self.requeue(&name);
+    }
+
+    /// Puts `tenant` in the queue at its current virtual time if it has waiting tickets, else takes it out.
+    fn requeue(&mut self, tenant: &Arc<str>) {
+        let Some(t) = self.tenants.get_mut(tenant) else { return };
+        if let Some(key) = t.queued.take() {
+            self.queue.remove(&(key.0, key.1, tenant.clone()));
+        }
+        if !t.waiting.is_empty() {
+            self.next_id += 1;
+            let key = (t.vtime, self.next_id);
+            t.queued = Some(key);
+            self.queue.insert((key.0, key.1, tenant.clone()));
+        }
+    }
+
+    /// The floor follows the least-served busy tenant: the head of the queue, one holding a turn, or `also`.
+    fn raise_floor(&mut self, also: Option<u64>) {
+        let waiting = self.queue.first().map(|(v, _, _)| *v);
+        // At most `cores` tenants hold turns; the scan is skipped when none does.
+        let running = if self.free < self.cores {
+            self.tenants.values().filter(|t| t.running > 0).map(|t| t.vtime).min()
+        } else {
+            None
+        };
+        if let Some(least) = waiting.into_iter().chain(running).chain(also).min() {
+            self.floor = self.floor.max(least);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Flag(AtomicUsize);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Arc<Flag>, Waker) {
+        let flag = Arc::new(Flag(AtomicUsize::new(0)));
+        (flag.clone(), Waker::from(flag))
+    }
+
+    fn name(s: &str) -> Arc<str> {
+        Arc::from(s)
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn free_turns_are_taken_at_once_and_the_rest_wait() {
+        let mut s = State::new(2);
+        let (_, w) = waker();
+        assert_eq!(s.acquire(&name("a"), &w), Turn::Granted);
+        assert_eq!(s.acquire(&name("b"), &w), Turn::Granted);
+        assert!(matches!(s.acquire(&name("c"), &w), Turn::Queued(_)));
+        assert_eq!(s.free, 0);
+    }
+
+    #[test]
+    fn a_given_back_turn_goes_to_the_least_served_tenant_and_wakes_it() {
+        let mut s = State::new(1);
+        let (spinner, spin_w) = waker();
+        let (quiet, quiet_w) = waker();
+        let (a, b) = (name("spinner"), name("quiet"));
+        // The spinner has had many turns already.
+        for _ in 0..10 {
+            assert_eq!(s.acquire(&a, &spin_w), Turn::Granted);
+            s.release(&a, MS);
+        }
+        assert_eq!(s.acquire(&a, &spin_w), Turn::Granted);
+        // While it runs, a second spinner ticket and then the quiet tenant wait.
+        let Turn::Queued(spin_ticket) = s.acquire(&a, &spin_w) else { panic!("queued") };
+        let Turn::Queued(quiet_ticket) = s.acquire(&b, &quiet_w) else { panic!("queued") };
+        s.release(&a, MS);
+        assert_eq!(quiet.0.load(Ordering::SeqCst), 1, "the quiet tenant was woken");
+        assert_eq!(spinner.0.load(Ordering::SeqCst), 0);
+        assert_eq!(s.poll_ticket(quiet_ticket, &quiet_w), Turn::Granted);
+        assert_eq!(s.poll_ticket(spin_ticket, &spin_w), Turn::Queued(spin_ticket));
+        s.release(&b, MS);
+        assert_eq!(s.poll_ticket(spin_ticket, &spin_w), Turn::Granted);
+    }
+
+    #[test]
+    fn equal_spinners_alternate() {
+        let mut s = State::new(1);
+        let (_, w) = waker();
+        let (a, b) = (name("a"), name("b"));
+        assert_eq!(s.acquire(&a, &w), Turn::Granted);
+        let Turn::Queued(mut tb) = s.acquire(&b, &w) else { panic!("queued") };
+        let mut order = Vec::new();
+        let mut holder = a.clone();
+        for _ in 0..6 {
+            // The holder yields at its tick and asks again; the turn goes to the other one.
+            let Turn::Queued(again) = ({
+                s.release(&holder, MS);
+                s.acquire(&holder, &w)
+            }) else {
+                panic!("queued")
+            };
+            assert_eq!(s.poll_ticket(tb, &w), Turn::Granted);
+            holder = if holder == a { b.clone() } else { a.clone() };
+            order.push(holder.to_string());
+            tb = again;
+        }
+        assert_eq!(order, ["b", "a", "b", "a", "b", "a"]);
+    }
+
+    #[test]
+    fn past_idleness_is_no_credit() {
+        let mut s = State::new(1);
+        let (_, w) = waker();
+        let (busy, late) = (name("busy"), name("late"));
+        // `busy` runs alone for 100 turns: the floor follows it.
+        for _ in 0..100 {
+            assert_eq!(s.acquire(&busy, &w), Turn::Granted);
+            s.release(&busy, MS);
+        }
+        // A tenant arriving now starts one tick ahead of it, not 100 turns ahead.
+        assert_eq!(s.acquire(&late, &w), Turn::Granted);
+        assert_eq!(s.floor, 100 * MS.as_nanos() as u64);
+        assert_eq!(s.floor - s.tenants[&late].vtime, WAKE_CREDIT.as_nanos() as u64);
+    }
+
+    #[test]
+    fn a_cancelled_ticket_leaves_the_queue_and_a_granted_one_passes_its_turn_on() {
+        let mut s = State::new(1);
+        let (_, w) = waker();
+        let (c, woken_c) = waker();
+        let (a, b, cc) = (name("a"), name("b"), name("c"));
+        assert_eq!(s.acquire(&a, &w), Turn::Granted);
+        let Turn::Queued(tb) = s.acquire(&b, &w) else { panic!("queued") };
+        let Turn::Queued(tc) = s.acquire(&cc, &woken_c) else { panic!("queued") };
+        // b's turn is granted, but b goes away before using it: c gets it.
+        s.release(&a, MS);
+        s.cancel(&b, tb);
+        assert_eq!(c.0.load(Ordering::SeqCst), 1);
+        assert_eq!(s.poll_ticket(tc, &woken_c), Turn::Granted);
+        s.release(&cc, MS);
+        assert_eq!(s.free, 1);
+        assert!(s.queue.is_empty() && s.tickets.is_empty());
+        // A waiting ticket that goes away is simply forgotten.
+        assert_eq!(s.acquire(&a, &w), Turn::Granted);
+        let Turn::Queued(tb) = s.acquire(&b, &w) else { panic!("queued") };
+        s.cancel(&b, tb);
+        s.release(&a, MS);
+        assert_eq!(s.free, 1);
+        assert!(s.queue.is_empty() && s.tickets.is_empty());
+    }
+
+    #[test]
+    fn idle_tenants_are_forgotten() {
+        let mut s = State::new(1);
+        let (_, w) = waker();
+        for i in 0..5000 {
+            let t = name(&format!("t{i}"));
+            assert_eq!(s.acquire(&t, &w), Turn::Granted);
+            s.release(&t, MS);
+        }
+        assert!(s.tenants.len() <= 2 * PRUNE_EVERY as usize, "{} tenants remembered", s.tenants.len());
+    }
+
+    /// A guest that computes for a while at each poll and yields, like a spinning step at every epoch tick.
+    struct Spin {
+        polls: usize,
+        left: usize,
+        log: Arc<Mutex<Vec<&'static str>>>,
+        me: &'static str,
+    }
+
+    impl Future for Spin {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            let until = Instant::now() + Duration::from_micros(300);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            self.polls += 1;
+            self.log.lock().unwrap().push(self.me);
+            if self.polls >= self.left {
+                Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_short_step_is_not_kept_waiting_by_spinners() {
+        let scheduler = Scheduler::new(1);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut spinners = Vec::new();
+        for i in 0..8 {
+            let spin = Spin { polls: 0, left: 200, log: log.clone(), me: "spin" };
+            spinners.push(tokio::spawn(scheduler.run(name(&format!("noisy-{i}")), spin)));
+        }
+        // Let the spinners take turns for a while.
+        while log.lock().unwrap().len() < 40 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let before = log.lock().unwrap().len();
+        let quiet = Spin { polls: 0, left: 1, log: log.clone(), me: "quiet" };
+        scheduler.run(name("quiet"), quiet).await;
+        let log = log.lock().unwrap().clone();
+        let quiet_at = log.iter().position(|&m| m == "quiet").expect("the quiet step ran");
+        // One turn is the most it may wait for (the spinner holding the core when it arrived); a couple more
+        // allow for the spinners' polls that began while this task was being woken.
+        assert!(quiet_at <= before + 3, "the quiet step ran after {} spinner turns", quiet_at - before);
+        for s in spinners {
+            s.abort();
+        }
+    }
+}
