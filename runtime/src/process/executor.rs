@@ -14,6 +14,24 @@
 //! crash, [`Executor::recover`] replays each unfinished journal: completed steps are never run again, a
 //! started step runs again as the next attempt, timers are re-armed (those due while down fire at once,
 //! and once, as a fired timer is journaled and a stale one ignored), and awaited signals are awaited again.
+//!
+//! # Pipelined commits
+//! The instance's lock is held while an event is applied and its commit *queued*, not while the commit is
+//! fsynced: commits of one instance become durable in the order they were queued, so the next step may run
+//! while the previous one's completion is being written. Nothing that anybody outside could see happens
+//! before the events that caused it are durable:
+//! - the instance's end (the `wait` answer, the parent's notification, the open-instance quota) waits for
+//!   its last commit; a signal or cancel is acknowledged once its event is durable; a start once its
+//!   instance is, and a start with an idempotency key runs nothing before it knows it created the instance;
+//! - a step's kv writes are visible to the next attempt of its scope only once they are durable (the lease
+//!   is held until then);
+//! - a step that can reach the outside world (an HTTP grant) starts only once everything before it is
+//!   durable, and so does the cancellation of a sub-process.
+//!
+//! A step that ran while the commit before it was not yet durable is not "completed" until its own commit
+//! is, so a crash in between runs both again, which is what a crash during the step would do anyway. When a
+//! commit fails, the store refuses the instance's later commits and the instance is dropped from memory: it
+//! resumes from its last durable event after a restart.
 
 use super::definition::{self, Problem};
 use super::event::{ErrorInfo, Event, TokenId};
@@ -29,7 +47,7 @@ use crate::sandbox::redact::Redactor;
 use crate::sandbox::{LoadError, PreparedComponent, Sandbox, StepContext, StepRequest};
 use crate::secrets::Secrets;
 use crate::store::{
-    Commit, InstanceRecord, InstanceStatus, InstanceStore, InstanceUpdate, JournalEntry, Millis, PluginStore,
+    Commit, Durable, InstanceRecord, InstanceStatus, InstanceStore, InstanceUpdate, JournalEntry, Millis, PluginStore,
     PluginVersion, ProcessStore, ProcessVersion, StoreError, now_millis,
 };
 use lru::LruCache;
@@ -117,8 +135,39 @@ struct Live {
     parent: Option<(String, TokenId)>,
     version: Arc<Version>,
     state: tokio::sync::Mutex<LiveState>,
-    /// Publishes the final record once the instance finishes (for `wait`).
-    done: watch::Sender<Option<InstanceRecord>>,
+    /// Publishes how the instance ended, once that is durable (for `wait`).
+    done: watch::Sender<Option<Ending>>,
+    /// How far its journal is durable, for the actions that must wait for it.
+    durable: watch::Sender<Durability>,
+}
+
+/// How a live instance left memory.
+#[derive(Debug, Clone)]
+enum Ending {
+    /// It finished: its final record.
+    Finished(Box<InstanceRecord>),
+    /// A commit failed: the store has what is durable, and the instance resumes from it after a restart.
+    Abandoned,
+}
+
+/// The journal's durable prefix.
+#[derive(Debug, Clone, Copy, Default)]
+struct Durability {
+    /// Every event up to this seq is durable.
+    seq: u64,
+    /// A commit failed: nothing more will become durable.
+    broken: bool,
+}
+
+/// What waits, outside the instance's lock, for a queued commit: its durability, then what only a durable
+/// journal may cause.
+#[must_use = "the commit's effects follow only once it is settled"]
+struct Settle {
+    durable: Durable,
+    /// The last seq of the commit.
+    seq: u64,
+    /// The instance's final record, when the commit ends it.
+    finished: Option<InstanceRecord>,
 }
 
 struct LiveState {
@@ -269,20 +318,26 @@ impl Executor {
     /// Delivers a signal to an instance waiting for it.
     pub async fn signal(&self, tenant: &str, id: &str, name: &str, payload: Value) -> Result<()> {
         let live = self.inner.live_of(tenant, id).await?;
-        let mut state = live.state.lock().await;
-        if !state.machine.waits_for(name) {
-            return Err(ExecutorError::NotWaiting(name.to_string()));
-        }
-        let event = Event::SignalReceived { name: name.to_string(), payload };
-        self.inner.clone().deliver(&live, &mut state, event, None).await
+        let settle = {
+            let mut state = live.state.lock().await;
+            if !state.machine.status().is_terminal() && !state.machine.waits_for(name) {
+                return Err(ExecutorError::NotWaiting(name.to_string()));
+            }
+            let event = Event::SignalReceived { name: name.to_string(), payload };
+            self.inner.clone().deliver(&live, &mut state, event, None).await?
+        };
+        self.inner.settle(&live, settle).await
     }
 
     /// Cancels an unfinished instance.
     pub async fn cancel(&self, tenant: &str, id: &str, reason: &str) -> Result<()> {
         let live = self.inner.live_of(tenant, id).await?;
-        let mut state = live.state.lock().await;
-        let event = Event::CancelRequested { reason: reason.to_string() };
-        self.inner.clone().deliver(&live, &mut state, event, None).await
+        let settle = {
+            let mut state = live.state.lock().await;
+            let event = Event::CancelRequested { reason: reason.to_string() };
+            self.inner.clone().deliver(&live, &mut state, event, None).await?
+        };
+        self.inner.settle(&live, settle).await
     }
 
     /// Waits up to `timeout` for an instance to finish; returns its record as it is then.
@@ -290,12 +345,12 @@ impl Executor {
         let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned();
         if let Some(live) = live.filter(|l| l.record.tenant == tenant) {
             let mut rx = live.done.subscribe();
-            let finished = match tokio::time::timeout(timeout, rx.wait_for(|r| r.is_some())).await {
-                Ok(Ok(record)) => record.clone(),
+            let ending = match tokio::time::timeout(timeout, rx.wait_for(|r| r.is_some())).await {
+                Ok(Ok(ending)) => ending.clone(),
                 _ => None,
             };
-            if let Some(record) = finished {
-                return Ok(record);
+            if let Some(Ending::Finished(record)) = ending {
+                return Ok(*record);
             }
         }
         self.inner.instances.instance(tenant, id).await?.ok_or(ExecutorError::InstanceNotFound)
@@ -329,14 +384,21 @@ impl Executor {
                 }
             }
             self.inner.reserve(&record.tenant, None)?;
-            let live = self.inner.insert_live(record, version, machine, next_seq);
+            let live = self.inner.insert_live(record, version, machine, next_seq, next_seq - 1);
             resumed.push(live);
         }
         let count = resumed.len();
         for live in resumed {
-            let mut state = live.state.lock().await;
-            let actions = state.machine.resume();
-            if let Err(e) = self.inner.clone().carry_out(&live, &mut state, Vec::new(), actions, None).await {
+            let settled = {
+                let mut state = live.state.lock().await;
+                let actions = state.machine.resume();
+                self.inner.clone().carry_out(&live, &mut state, Vec::new(), actions, None).await
+            };
+            let settled = match settled {
+                Ok(settle) => self.inner.settle(&live, settle).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = settled {
                 tracing::error!(instance = %live.record.id, error = %e, "resuming failed");
             }
         }
@@ -413,13 +475,22 @@ impl Inner {
         Ok(compiled)
     }
 
-    fn insert_live(&self, record: InstanceRecord, version: Arc<Version>, machine: Machine, next_seq: u64) -> Arc<Live> {
+    /// `durable`: how far its journal already is on disk.
+    fn insert_live(
+        &self,
+        record: InstanceRecord,
+        version: Arc<Version>,
+        machine: Machine,
+        next_seq: u64,
+        durable: u64,
+    ) -> Arc<Live> {
         let parent = record.parent.as_deref().and_then(parse_parent);
         let live = Arc::new(Live {
             parent,
             version,
             state: tokio::sync::Mutex::new(LiveState { machine, next_seq }),
             done: watch::channel(None).0,
+            durable: watch::channel(Durability { seq: durable, broken: false }).0,
             record,
         });
         self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(live.record.id.clone(), live.clone());
@@ -454,15 +525,18 @@ impl Inner {
         max_open: Option<usize>,
     ) -> Result<Started> {
         self.reserve(&req.tenant, max_open)?;
-        // Released when the instance finishes; here only if none was created (error, idempotent repeat, or
-        // the future dropped half-way).
+        // Released when the instance leaves memory (it finished, or was abandoned); here only if it never
+        // entered it (an error, an idempotent repeat, or the future dropped half-way).
         let mut reservation = Reservation { inner: &self, tenant: req.tenant.clone(), armed: true };
-        let started = self.clone().start_reserved(req, parent).await?;
-        reservation.armed = !started.created;
-        Ok(started)
+        self.clone().start_reserved(req, parent, &mut reservation).await
     }
 
-    async fn start_reserved(self: Arc<Self>, req: StartRequest, parent: Option<String>) -> Result<Started> {
+    async fn start_reserved(
+        self: Arc<Self>,
+        req: StartRequest,
+        parent: Option<String>,
+        reservation: &mut Reservation<'_>,
+    ) -> Result<Started> {
         let version = self.version(&req.tenant, &req.process, req.version).await?;
         if let Some(schema) = &version.process.input_schema {
             check_schema(schema, &req.input)?;
@@ -492,24 +566,90 @@ impl Inner {
         let next_seq = entries.len() as u64 + 1;
         let mut record = record;
         update_of(&id, &machine, now).apply_to(&mut record);
-        match self.instances.start(&record, entries).await? {
-            crate::store::Started::Existing(existing) => return Ok(Started { id: existing, created: false }),
-            crate::store::Started::Created => {}
+        let finished = machine.status().is_terminal().then(|| record.clone());
+        let keyed = record.idempotency_key.is_some();
+        let mut durable = self.instances.queue_start(&record, entries).await?;
+        if keyed {
+            // Whether this start creates the instance is known only once it is durable: run nothing before.
+            match durable.await? {
+                crate::store::Started::Existing(existing) => return Ok(Started { id: existing, created: false }),
+                crate::store::Started::Created => {}
+            }
+            durable = Durable::ready(Ok(crate::store::Started::Created));
         }
-        let live = self.insert_live(record, version, machine, next_seq);
-        let mut state = live.state.lock().await;
-        self.clone().execute(&live, &mut state, to_run);
+        let live = self.insert_live(record, version, machine, next_seq, 0);
+        reservation.armed = false;
+        {
+            let mut state = live.state.lock().await;
+            self.clone().execute(&live, &mut state, to_run);
+        }
+        let durable = Durable::new(async move {
+            match durable.await? {
+                crate::store::Started::Created => Ok(()),
+                crate::store::Started::Existing(_) => {
+                    Err(StoreError::Database("a start without an idempotency key found an existing instance".into()))
+                }
+            }
+        });
+        self.settle(&live, Settle { durable, seq: next_seq - 1, finished }).await?;
         Ok(Started { id, created: true })
     }
 
-    /// Applies an event, journals it with its records and effects, and carries out its actions.
+    /// Waits for a queued commit to be durable, then lets what depended on it happen: the actions waiting for
+    /// the journal, and the instance's end. A failed commit abandons the instance.
+    async fn settle(self: &Arc<Self>, live: &Arc<Live>, settle: Settle) -> Result<()> {
+        match settle.durable.await {
+            Ok(()) => {
+                live.durable.send_if_modified(|d| {
+                    let advanced = settle.seq > d.seq;
+                    d.seq = d.seq.max(settle.seq);
+                    advanced
+                });
+                if let Some(record) = settle.finished {
+                    self.finish(live, record);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(instance = %live.record.id, error = %e,
+                    "journal commit failed; the instance resumes from its durable journal after a restart");
+                self.abandon(live);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Drops an instance whose journal cannot advance from memory (its steps' results are refused by the
+    /// store), and tells its waiters.
+    fn abandon(&self, live: &Arc<Live>) {
+        live.durable.send_modify(|d| d.broken = true);
+        if self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&live.record.id).is_some() {
+            self.release(&live.record.tenant);
+        }
+        live.done.send_if_modified(|ending| {
+            let first = ending.is_none();
+            if first {
+                *ending = Some(Ending::Abandoned);
+            }
+            first
+        });
+    }
+
+    /// Applies an event, queues its journal commit with its records and effects, and carries out its actions;
+    /// the caller settles the commit once it has let go of the instance's lock.
     async fn deliver(
         self: Arc<Self>,
         live: &Arc<Live>,
         state: &mut LiveState,
         event: Event,
         kv: Option<(KvScope, KvWrites)>,
-    ) -> Result<()> {
+    ) -> Result<Settle> {
+        if state.machine.status().is_terminal() {
+            return Err(ExecutorError::Finished(state.machine.status().as_str()));
+        }
+        if live.durable.borrow().broken {
+            return Err(ExecutorError::Store(StoreError::Database("an earlier commit of this instance failed".into())));
+        }
         let now = now_millis();
         let actions = state.machine.apply(&event, now);
         self.carry_out(live, state, vec![event], actions, kv).await
@@ -522,19 +662,32 @@ impl Inner {
         events: Vec<Event>,
         actions: Vec<Action>,
         kv: Option<(KvScope, KvWrites)>,
-    ) -> Result<()> {
+    ) -> Result<Settle> {
         let now = now_millis();
         let (events, to_run) = plan(&mut state.machine, events, actions, now);
-        if !events.is_empty() {
+        let update = update_of(&live.record.id, &state.machine, now);
+        let finished = state.machine.status().is_terminal().then(|| {
+            let mut record = live.record.clone();
+            update.clone().apply_to(&mut record);
+            record
+        });
+        let durable = if events.is_empty() {
+            Durable::ready(Ok(()))
+        } else {
             let entries = journal_entries(&live.record.id, state.next_seq, now, &events);
             state.next_seq += entries.len() as u64;
-            let update = update_of(&live.record.id, &state.machine, now);
             let commit =
                 Commit { entries, updates: vec![update], kv: kv.into_iter().filter(|(_, w)| !w.is_empty()).collect() };
-            self.instances.commit(commit).await?;
-        }
+            self.instances.queue_commit(commit).await?
+        };
         self.execute(live, state, to_run);
-        Ok(())
+        Ok(Settle { durable, seq: state.next_seq - 1, finished })
+    }
+
+    /// Until the journal of `live` is durable up to `seq`; `false` if it never will be.
+    async fn durable_to(live: &Live, seq: u64) -> bool {
+        let mut rx = live.durable.subscribe();
+        matches!(rx.wait_for(|d| d.seq >= seq || d.broken).await, Ok(d) if !d.broken)
     }
 
     /// Carries out the I/O of actions whose events are durable.
@@ -542,13 +695,19 @@ impl Inner {
     /// Not async: it only spawns, and keeping it synchronous breaks the start -> execute -> start_child -> start
     /// cycle that would otherwise make the futures' `Send`-ness undecidable.
     fn execute(self: Arc<Self>, live: &Arc<Live>, state: &mut LiveState, actions: Vec<Action>) {
+        // Everything queued so far, this action's own journal events included.
+        let queued = state.next_seq - 1;
         for action in actions {
             match action {
                 Action::RunStep { token, step, attempt, input } => {
                     let (inner, live) = (self.clone(), live.clone());
+                    let reaches_out = matches!(&live.version.process.steps[step].kind,
+                        StepKind::Plugin(call) if !call.http.is_empty());
                     self.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tokio::spawn(async move {
-                        inner.clone().run_step(live, token, step, attempt, input).await;
+                        if !reaches_out || Self::durable_to(&live, queued).await {
+                            inner.clone().run_step(live, token, step, attempt, input).await;
+                        }
                         inner.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     });
                 }
@@ -569,9 +728,12 @@ impl Inner {
                     tokio::spawn(async move { inner.watch_child(live, token, child).await });
                 }
                 Action::CancelChild { child } => {
-                    let (inner, tenant) = (self.clone(), live.record.tenant.clone());
+                    let (inner, live) = (self.clone(), live.clone());
                     tokio::spawn(async move {
-                        let exec = Executor { inner };
+                        if !Self::durable_to(&live, queued).await {
+                            return;
+                        }
+                        let (exec, tenant) = (Executor { inner }, live.record.tenant.clone());
                         if let Err(e) = exec.cancel(&tenant, &child, "its parent ended").await {
                             tracing::debug!(%child, error = %e, "sub-process not cancelled");
                         }
@@ -580,19 +742,16 @@ impl Inner {
                 Action::Record(_) => {}
             }
         }
-        if state.machine.status().is_terminal() {
-            self.finish(live, &state.machine);
-        }
     }
 
-    fn finish(self: &Arc<Self>, live: &Arc<Live>, machine: &Machine) {
+    /// The instance's end, once it is durable: out of memory, its quota slot back, its waiters and its parent
+    /// told.
+    fn finish(self: &Arc<Self>, live: &Arc<Live>, record: InstanceRecord) {
         if self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&live.record.id).is_some() {
             self.release(&live.record.tenant);
         }
-        let mut record = live.record.clone();
-        update_of(&live.record.id, machine, now_millis()).apply_to(&mut record);
         let finished = record.clone();
-        live.done.send_replace(Some(record));
+        live.done.send_replace(Some(Ending::Finished(Box::new(record))));
         if let Some((parent, token)) = live.parent.clone() {
             let inner = self.clone();
             tokio::spawn(async move { inner.notify_parent(&parent, token, &finished).await });
@@ -624,11 +783,23 @@ impl Inner {
         self.deliver_later(&live, event, None).await;
     }
 
+    /// Delivers an event of the instance's own making (a step's result, a timer, a child) and waits until it
+    /// is durable.
     async fn deliver_later(self: Arc<Self>, live: &Arc<Live>, event: Event, kv: Option<(KvScope, KvWrites)>) {
-        let mut state = live.state.lock().await;
-        if let Err(e) = self.clone().deliver(live, &mut state, event, kv).await {
-            // The event is not durable, so the state it led to must not be kept either: replay the journal.
-            tracing::error!(instance = %live.record.id, error = %e, "journal commit failed; the instance resumes after restart");
+        let settle = {
+            let mut state = live.state.lock().await;
+            self.clone().deliver(live, &mut state, event, kv).await
+        };
+        match settle {
+            // A failed commit is logged and abandons the instance in `settle`.
+            Ok(settle) => {
+                let _ = self.settle(live, settle).await;
+            }
+            Err(ExecutorError::Finished(_)) => {}
+            Err(e) => {
+                tracing::error!(instance = %live.record.id, error = %e, "event not delivered");
+                self.abandon(live);
+            }
         }
     }
 

@@ -2,9 +2,9 @@
 //! backend and no durability. For tests, and as the benchmark baseline that shows what durability costs.
 
 use super::{
-    Commit, InstanceFilter, InstanceRecord, InstanceStatus, InstanceStore, JournalEntry, PluginStore, PluginVersion,
-    ProcessStore, ProcessVersion, Result, SecretInfo, SecretStore, Started, StoreError, Tenant, TenantStore,
-    now_millis,
+    Commit, Durable, InstanceFilter, InstanceRecord, InstanceStatus, InstanceStore, JournalEntry, PluginStore,
+    PluginVersion, ProcessStore, ProcessVersion, Result, SecretInfo, SecretStore, Started, StoreError, Tenant,
+    TenantStore, now_millis,
 };
 use crate::digest::Digest;
 use crate::sandbox::kv::{KvError, KvScope, KvStore, KvWrites};
@@ -36,6 +36,8 @@ struct State {
     tenant_names: HashMap<String, String>,
     /// API key hash to the id of the tenant holding it.
     api_keys: HashMap<String, String>,
+    /// Instances one of whose commits failed: their later commits fail too.
+    failed: HashSet<String>,
     /// Sealed secrets and when they were set, by (tenant, name).
     secrets: BTreeMap<(String, String), (Vec<u8>, i64)>,
 }
@@ -216,9 +218,8 @@ impl ProcessStore for MemoryStore {
     }
 }
 
-#[async_trait]
-impl InstanceStore for MemoryStore {
-    async fn start(&self, record: &InstanceRecord, entries: Vec<JournalEntry>) -> Result<Started> {
+impl MemoryStore {
+    fn apply_start(&self, record: &InstanceRecord, entries: Vec<JournalEntry>) -> Result<Started> {
         let mut state = self.lock();
         let key = record.idempotency_key.as_ref().map(|k| (record.tenant.clone(), record.process.clone(), k.clone()));
         if let Some(existing) = key.as_ref().and_then(|k| state.idempotency.get(k)) {
@@ -227,7 +228,10 @@ impl InstanceStore for MemoryStore {
         if state.instances.contains_key(&record.id) {
             return Err(StoreError::Database(format!("instance {} already exists", record.id)));
         }
-        state.check_entries(&entries, Some(&record.id))?;
+        if let Err(e) = state.check_entries(&entries, Some(&record.id)) {
+            state.failed.insert(record.id.clone());
+            return Err(e);
+        }
         state.instances.insert(record.id.clone(), record.clone());
         if let Some(key) = key {
             state.idempotency.insert(key, record.id.clone());
@@ -237,12 +241,28 @@ impl InstanceStore for MemoryStore {
     }
 
     /// All or nothing: an entry for an unknown instance or a taken seq, or an update of an unknown instance,
-    /// fails the commit before anything is applied.
-    async fn commit(&self, commit: Commit) -> Result<()> {
+    /// fails the commit before anything is applied; and once a commit of an instance failed, so do its later
+    /// ones, as with the SQLite writer.
+    fn apply_commit(&self, commit: Commit) -> Result<()> {
         let mut state = self.lock();
-        state.check_entries(&commit.entries, None)?;
-        if let Some(missing) = commit.updates.iter().find(|u| !state.instances.contains_key(&u.id)) {
-            return Err(StoreError::Database(format!("update of unknown instance {}", missing.id)));
+        let touched: HashSet<String> = commit
+            .entries
+            .iter()
+            .map(|e| e.instance.clone())
+            .chain(commit.updates.iter().map(|u| u.id.clone()))
+            .collect();
+        if let Some(id) = touched.iter().find(|id| state.failed.contains(*id)) {
+            return Err(StoreError::Database(format!("an earlier commit of instance {id} failed")));
+        }
+        let checked = state.check_entries(&commit.entries, None).and_then(|()| {
+            match commit.updates.iter().find(|u| !state.instances.contains_key(&u.id)) {
+                Some(missing) => Err(StoreError::Database(format!("update of unknown instance {}", missing.id))),
+                None => Ok(()),
+            }
+        });
+        if let Err(e) = checked {
+            state.failed.extend(touched);
+            return Err(e);
         }
         state.append(commit.entries);
         for u in commit.updates {
@@ -258,6 +278,17 @@ impl InstanceStore for MemoryStore {
             state.apply_kv(scope, writes);
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl InstanceStore for MemoryStore {
+    async fn queue_start(&self, record: &InstanceRecord, entries: Vec<JournalEntry>) -> Result<Durable<Started>> {
+        Ok(Durable::ready(self.apply_start(record, entries)))
+    }
+
+    async fn queue_commit(&self, commit: Commit) -> Result<Durable> {
+        Ok(Durable::ready(self.apply_commit(commit)))
     }
 
     async fn instance(&self, tenant: &str, id: &str) -> Result<Option<InstanceRecord>> {
@@ -700,6 +731,33 @@ pub(crate) mod conformance {
         assert!(InstanceStore::commit(&*store, unknown).await.is_err(), "entries need their instance");
     }
 
+    pub(crate) async fn queued_commits_land_in_order_and_stop_at_a_failure(store: Arc<impl AllStores>) {
+        let (r, q) = (record("t", "order", 1, None), record("t", "order", 2, None));
+        let started = store.queue_start(&r, vec![entry(&r.id, 1)]).await.unwrap();
+        // Queued behind the start, before it is known to be durable.
+        let mut pending = Vec::new();
+        for seq in 2..=5 {
+            pending.push(store.queue_commit(Commit { entries: vec![entry(&r.id, seq)], ..Commit::default() }).await);
+        }
+        assert_eq!(started.await.unwrap(), Started::Created);
+        for p in pending {
+            p.unwrap().await.unwrap();
+        }
+        assert_eq!(seqs(&store.journal(&r.id).await.unwrap()), vec![1, 2, 3, 4, 5]);
+
+        // After a failed commit (seq 5 again), a later one of the same instance is refused, not stored with a
+        // hole before it; other instances go on.
+        store.start(&q, vec![entry(&q.id, 1)]).await.unwrap();
+        let taken = store.queue_commit(Commit { entries: vec![entry(&r.id, 5)], ..Commit::default() }).await.unwrap();
+        let after = store.queue_commit(Commit { entries: vec![entry(&r.id, 7)], ..Commit::default() }).await.unwrap();
+        let other = store.queue_commit(Commit { entries: vec![entry(&q.id, 2)], ..Commit::default() }).await.unwrap();
+        assert!(taken.await.is_err());
+        assert!(after.await.is_err());
+        other.await.unwrap();
+        assert_eq!(seqs(&store.journal(&r.id).await.unwrap()), vec![1, 2, 3, 4, 5]);
+        assert_eq!(seqs(&store.journal(&q.id).await.unwrap()), vec![1, 2]);
+    }
+
     pub(crate) async fn kv_store(store: Arc<impl AllStores>) {
         let s = scope("t");
         assert_eq!(store.get(&s, "k").await.unwrap(), None);
@@ -848,6 +906,10 @@ pub(crate) mod conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn idempotent_start_multi_thread() {
                     c::idempotent_start($make).await;
+                }
+                #[tokio::test]
+                async fn queued_commits_land_in_order_and_stop_at_a_failure() {
+                    c::queued_commits_land_in_order_and_stop_at_a_failure($make).await;
                 }
                 #[tokio::test]
                 async fn list_filters_and_cursor() {

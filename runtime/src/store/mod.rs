@@ -10,6 +10,11 @@
 //! transaction (group commit): callers wait a little longer, the disk sees one fsync per batch instead of one
 //! per event. So when a start or a step completion is acknowledged, its journal event, its instance status and
 //! its kv writes are on disk together, or none of them is.
+//!
+//! [`InstanceStore::queue_commit`] and [`InstanceStore::queue_start`] split that in two: they return once the
+//! work is queued, with a [`Durable`] that resolves when it is on disk. Work becomes durable in the order it
+//! was queued, and once one commit of an instance fails, no later commit of that instance is stored: a
+//! journal never has a hole.
 
 pub mod memory;
 pub mod sqlite;
@@ -19,6 +24,9 @@ use crate::sandbox::kv::{KvScope, KvWrites};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -249,13 +257,55 @@ pub struct InstanceFilter {
     pub before: Option<String>,
 }
 
+/// Work handed to the store: resolves once it is durable (or once it failed, and then nothing of it is stored).
+#[must_use = "the work is durable only once this resolves"]
+pub struct Durable<T = ()>(Pin<Box<dyn Future<Output = Result<T>> + Send>>);
+
+impl<T: Send + 'static> Durable<T> {
+    /// Durable once `until` resolves.
+    pub fn new(until: impl Future<Output = Result<T>> + Send + 'static) -> Self {
+        Durable(Box::pin(until))
+    }
+
+    /// Already settled.
+    pub fn ready(result: Result<T>) -> Self {
+        Durable::new(std::future::ready(result))
+    }
+}
+
+impl<T> Future for Durable<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl<T> std::fmt::Debug for Durable<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Durable")
+    }
+}
+
 /// Instances and their journals.
 #[async_trait]
 pub trait InstanceStore: Send + Sync {
-    /// Creates the instance with its first journal entries, unless its idempotency key was used before.
-    async fn start(&self, record: &InstanceRecord, entries: Vec<JournalEntry>) -> Result<Started>;
-    /// Makes a commit durable (group-committed with concurrent commits).
-    async fn commit(&self, commit: Commit) -> Result<()>;
+    /// Queues the creation of the instance with its first journal entries, behind everything queued before;
+    /// returns once queued. What it resolves to says whether it was created, or an instance with the same
+    /// idempotency key existed (then nothing was stored).
+    async fn queue_start(&self, record: &InstanceRecord, entries: Vec<JournalEntry>) -> Result<Durable<Started>>;
+    /// Queues a commit behind everything queued before it (so commits queued one after the other become durable
+    /// in that order, group-committed with concurrent ones); returns once queued.
+    async fn queue_commit(&self, commit: Commit) -> Result<Durable>;
+    /// Creates the instance with its first journal entries, unless its idempotency key was used before; returns
+    /// once that is durable.
+    async fn start(&self, record: &InstanceRecord, entries: Vec<JournalEntry>) -> Result<Started> {
+        self.queue_start(record, entries).await?.await
+    }
+    /// Makes a commit durable.
+    async fn commit(&self, commit: Commit) -> Result<()> {
+        self.queue_commit(commit).await?.await
+    }
     /// One instance of a tenant.
     async fn instance(&self, tenant: &str, id: &str) -> Result<Option<InstanceRecord>>;
     /// Instances of a tenant, newest first.

@@ -24,13 +24,14 @@
 //! The SQL migrations in `runtime/migrations/sqlite/` are embedded in the binary and applied at open.
 
 use super::{
-    Commit, InstanceFilter, InstanceRecord, InstanceStatus, InstanceStore, JournalEntry, Millis, PluginStore,
+    Commit, Durable, InstanceFilter, InstanceRecord, InstanceStatus, InstanceStore, JournalEntry, Millis, PluginStore,
     PluginVersion, ProcessStore, ProcessVersion, Result, SecretInfo, SecretStore, Started, StoreError, Tenant,
     TenantStore, now_millis,
 };
 use crate::digest::Digest;
 use crate::sandbox::kv::{KvError, KvScope, KvStore, KvWrites};
 use async_trait::async_trait;
+use lru::LruCache;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -39,6 +40,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Row};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,11 +144,12 @@ impl SqliteStore {
         &self.inner.pool
     }
 
-    /// Hands `work` to the writer and waits until its batch is committed.
-    async fn submit(&self, work: Work) -> Result<Done> {
+    /// Hands `work` to the writer, behind everything handed to it before; the answer comes once its batch is
+    /// committed.
+    async fn queue(&self, work: Work) -> Result<oneshot::Receiver<Result<Done>>> {
         let (reply, answer) = oneshot::channel();
         self.inner.writer.send(Request { work, reply }).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        Ok(answer)
     }
 }
 
@@ -191,6 +194,42 @@ enum Work {
     Commit { entries: Vec<EntryRow>, updates: Vec<UpdateRow>, kv: Vec<(KvScope, KvWrites)> },
 }
 
+impl Work {
+    /// The instances whose rows or journals this work writes.
+    fn instances(&self) -> impl Iterator<Item = &str> {
+        let (first, entries, updates): (Option<&str>, &[EntryRow], &[UpdateRow]) = match self {
+            Work::Start { instance, entries } => (Some(instance.id.as_str()), entries, &[]),
+            Work::Commit { entries, updates, .. } => (None, entries, updates),
+        };
+        first
+            .into_iter()
+            .chain(entries.iter().map(|e| e.instance.as_str()))
+            .chain(updates.iter().map(|u| u.id.as_str()))
+    }
+}
+
+/// Instances one of whose commits failed. Their later commits, queued before the failure was known, are
+/// refused, so a journal never has a hole: the instance resumes from its last durable event after a restart.
+/// Bounded: failures are rare, and an instance's queued commits are all refused within a few batches.
+struct Failed(LruCache<String, ()>);
+
+impl Failed {
+    fn new() -> Self {
+        Failed(LruCache::new(NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN)))
+    }
+
+    fn refuses(&self, work: &Work) -> Option<StoreError> {
+        let id = work.instances().find(|id| self.0.contains(*id))?;
+        Some(StoreError::Database(format!("an earlier commit of instance {id} failed")))
+    }
+
+    fn remember(&mut self, work: &Work) {
+        for id in work.instances() {
+            self.0.put(id.to_string(), ());
+        }
+    }
+}
+
 enum Done {
     Started(Started),
     Committed,
@@ -204,8 +243,9 @@ struct Request {
 /// Applies batches until every sender (every [`SqliteStore`] clone) is gone.
 async fn run_writer(mut conn: SqliteConnection, mut requests: mpsc::Receiver<Request>, committed: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut failed = Failed::new();
     while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match apply_batch(&mut conn, &batch).await {
+        match apply_batch(&mut conn, &batch, &mut failed).await {
             Ok(results) => {
                 committed.fetch_add(1, Ordering::Relaxed);
                 for (request, result) in batch.drain(..).zip(results) {
@@ -219,6 +259,7 @@ async fn run_writer(mut conn: SqliteConnection, mut requests: mpsc::Receiver<Req
                 let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
                 tracing::error!(%error, requests = batch.len(), "store: group commit failed");
                 for request in batch.drain(..) {
+                    failed.remember(&request.work);
                     let _ = request.reply.send(Err(StoreError::Database(error.clone())));
                 }
             }
@@ -234,14 +275,22 @@ const ROWS_PER_STATEMENT: usize = 1000;
 /// transaction: the writer's cost is a few statements per batch, not several per request. If that fails
 /// (one request updates an unknown instance or reuses a journal number), every request is applied again in
 /// its own transaction, so a bad request fails alone. `Err` = nothing could be done at all.
-async fn apply_batch(conn: &mut SqliteConnection, batch: &[Request]) -> Result<Vec<Result<Done>>, String> {
-    match apply_combined(conn, batch).await {
+async fn apply_batch(
+    conn: &mut SqliteConnection,
+    batch: &[Request],
+    failed: &mut Failed,
+) -> Result<Vec<Result<Done>>, String> {
+    match apply_combined(conn, batch, failed).await {
         Ok(results) => Ok(results),
         Err(cause) => {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             tracing::debug!(%cause, requests = batch.len(), "store: batch failed as a whole; applying one by one");
             let mut results = Vec::with_capacity(batch.len());
             for request in batch {
+                if let Some(refused) = failed.refuses(&request.work) {
+                    results.push(Err(refused));
+                    continue;
+                }
                 let sql = |e: sqlx::Error| e.to_string();
                 sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(sql)?;
                 let result = apply_request(conn, &request.work).await;
@@ -251,6 +300,9 @@ async fn apply_batch(conn: &mut SqliteConnection, batch: &[Request]) -> Result<V
                 {
                     return Err(format!("{e} (the transaction was rolled back)"));
                 }
+                if result.is_err() {
+                    failed.remember(&request.work);
+                }
                 results.push(result);
             }
             Ok(results)
@@ -259,7 +311,11 @@ async fn apply_batch(conn: &mut SqliteConnection, batch: &[Request]) -> Result<V
 }
 
 /// The fast path of [`apply_batch`]; leaves the transaction open on error for the caller to roll back.
-async fn apply_combined(conn: &mut SqliteConnection, batch: &[Request]) -> Result<Vec<Result<Done>>, String> {
+async fn apply_combined(
+    conn: &mut SqliteConnection,
+    batch: &[Request],
+    failed: &Failed,
+) -> Result<Vec<Result<Done>>, String> {
     let sql = |e: sqlx::Error| e.to_string();
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(sql)?;
     let mut results = Vec::with_capacity(batch.len());
@@ -270,6 +326,10 @@ async fn apply_combined(conn: &mut SqliteConnection, batch: &[Request]) -> Resul
     // Keys claimed by starts earlier in this batch, which the database cannot see yet.
     let mut claimed: HashMap<(&str, &str, &str), &str> = HashMap::new();
     for request in batch {
+        if let Some(refused) = failed.refuses(&request.work) {
+            results.push(Err(refused));
+            continue;
+        }
         match &request.work {
             Work::Start { instance, entries: first } => {
                 if let Some(key) = &instance.idempotency_key {
@@ -843,7 +903,7 @@ impl ProcessStore for SqliteStore {
 
 #[async_trait]
 impl InstanceStore for SqliteStore {
-    async fn start(&self, record: &InstanceRecord, entries: Vec<JournalEntry>) -> Result<Started> {
+    async fn queue_start(&self, record: &InstanceRecord, entries: Vec<JournalEntry>) -> Result<Durable<Started>> {
         let instance = Box::new(InstanceRow {
             id: record.id.clone(),
             tenant: record.tenant.clone(),
@@ -860,15 +920,18 @@ impl InstanceStore for SqliteStore {
             updated_at: record.updated_at,
         });
         let entries = encode_entries(&entries)?;
-        match self.submit(Work::Start { instance, entries }).await? {
-            Done::Started(started) => Ok(started),
-            Done::Committed => Err(StoreError::Database("writer answered a start with a commit".into())),
-        }
+        let answer = self.queue(Work::Start { instance, entries }).await?;
+        Ok(Durable::new(async move {
+            match answer.await.map_err(|_| StoreError::Closed)?? {
+                Done::Started(started) => Ok(started),
+                Done::Committed => Err(StoreError::Database("writer answered a start with a commit".into())),
+            }
+        }))
     }
 
     /// All or nothing: an entry for an unknown instance or a taken seq, or an update of an unknown instance,
-    /// fails this commit (and only this one of its batch).
-    async fn commit(&self, commit: Commit) -> Result<()> {
+    /// fails this commit (and, of its batch, only this one and the later ones of the same instances).
+    async fn queue_commit(&self, commit: Commit) -> Result<Durable> {
         let entries = encode_entries(&commit.entries)?;
         let updates = commit
             .updates
@@ -884,7 +947,8 @@ impl InstanceStore for SqliteStore {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.submit(Work::Commit { entries, updates, kv: commit.kv }).await.map(|_| ())
+        let answer = self.queue(Work::Commit { entries, updates, kv: commit.kv }).await?;
+        Ok(Durable::new(async move { answer.await.map_err(|_| StoreError::Closed)?.map(|_| ()) }))
     }
 
     async fn instance(&self, tenant: &str, id: &str) -> Result<Option<InstanceRecord>> {
@@ -1247,10 +1311,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failing_request_fails_alone_in_its_batch() {
+    async fn a_failing_request_fails_alone_in_its_batch_with_the_later_ones_of_its_instance() {
         let store = SqliteStore::open_in_memory().await.unwrap();
-        let r = record("t", "order", 1, None);
+        let (r, q) = (record("t", "order", 1, None), record("t", "order", 2, None));
         store.start(&r, vec![entry(&r.id, 1)]).await.unwrap();
+        store.start(&q, vec![entry(&q.id, 1)]).await.unwrap();
         let before = store.transactions_committed();
         let scope = KvScope { tenant: "t".into(), plugin: "p".into() };
         let bad = Commit {
@@ -1261,14 +1326,24 @@ mod tests {
         let commits = vec![
             Commit { entries: vec![entry(&r.id, 2)], ..Commit::default() },
             bad,
+            Commit { entries: vec![entry(&q.id, 2)], ..Commit::default() },
+            // Queued behind the failed one: storing it would leave a hole in the journal.
             Commit { entries: vec![entry(&r.id, 4)], ..Commit::default() },
         ];
         let results = commit_together(&store, commits).await;
         assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok(), "{results:?}");
+        assert!(matches!(&results[3], Err(StoreError::Database(m)) if m.contains("earlier commit")), "{results:?}");
         assert_eq!(store.transactions_committed() - before, 1, "one batch");
-        let seqs: Vec<_> = store.journal(&r.id).await.unwrap().into_iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, vec![1, 2, 4], "the failed request's seq 3 is rolled back with it");
+        let seqs = |id: String| {
+            let store = store.clone();
+            async move { store.journal(&id).await.unwrap().into_iter().map(|e| e.seq).collect::<Vec<_>>() }
+        };
+        assert_eq!(seqs(r.id.clone()).await, vec![1, 2], "the failed request's seq 3 is rolled back with it");
+        assert_eq!(seqs(q.id.clone()).await, vec![1, 2]);
         assert_eq!(store.get(&scope, "bad").await.unwrap(), None);
+        // And in later batches too.
+        let later = InstanceStore::commit(&store, Commit { entries: vec![entry(&r.id, 3)], ..Commit::default() });
+        assert!(later.await.is_err());
     }
 
     #[tokio::test]
@@ -1290,8 +1365,9 @@ mod tests {
     #[tokio::test]
     async fn a_request_that_makes_sqlite_roll_back_fails_alone() {
         let store = SqliteStore::open_in_memory().await.unwrap();
-        let r = record("t", "order", 1, None);
+        let (r, q) = (record("t", "order", 1, None), record("t", "order", 2, None));
         store.start(&r, vec![entry(&r.id, 1)]).await.unwrap();
+        store.start(&q, vec![entry(&q.id, 1)]).await.unwrap();
         // An error that makes SQLite roll back the whole transaction, as a full disk or an I/O error would.
         sqlx::query(
             "CREATE TRIGGER boom BEFORE INSERT ON journal WHEN NEW.event = '\"boom\"' \
@@ -1303,7 +1379,7 @@ mod tests {
         let before = store.transactions_committed();
         let boom = JournalEntry { event: json!("boom"), ..entry(&r.id, 3) };
         let done = InstanceUpdate {
-            id: r.id.clone(),
+            id: q.id.clone(),
             status: InstanceStatus::Completed,
             output: Some(json!(1)),
             error: None,
@@ -1320,12 +1396,14 @@ mod tests {
         assert!(results[0].is_ok() && results[2].is_ok(), "the others are applied on their own: {results:?}");
         assert!(store.transactions_committed() > before);
         assert_eq!(store.journal(&r.id).await.unwrap().len(), 2, "the boom entry is not stored");
-        assert_eq!(store.instance("t", &r.id).await.unwrap().unwrap().status, InstanceStatus::Completed);
+        assert_eq!(store.instance("t", &q.id).await.unwrap().unwrap().status, InstanceStatus::Completed);
 
-        // The writer goes on with the next batch.
-        InstanceStore::commit(&store, Commit { entries: vec![entry(&r.id, 3)], ..Commit::default() }).await.unwrap();
-        assert_eq!(store.journal(&r.id).await.unwrap().len(), 3);
-        let started = store.start(&record("t", "order", 2, None), vec![]).await.unwrap();
+        // The writer goes on with the next batch, for every instance but the one whose commit failed.
+        InstanceStore::commit(&store, Commit { entries: vec![entry(&q.id, 2)], ..Commit::default() }).await.unwrap();
+        assert_eq!(store.journal(&q.id).await.unwrap().len(), 2);
+        let refused = InstanceStore::commit(&store, Commit { entries: vec![entry(&r.id, 3)], ..Commit::default() });
+        assert!(refused.await.is_err());
+        let started = store.start(&record("t", "order", 3, None), vec![]).await.unwrap();
         assert_eq!(started, Started::Created);
     }
 
