@@ -1,12 +1,12 @@
 //! Step dispatch cost, in one run: the raw-wasmtime floor against Alur's full dispatch.
 //!
 //! (a) floor: a pooled `InstancePre`, a fresh store with a bare WASI context, instantiate + call `run`
-//!     synchronously; no fuel, no epochs, no limits, no host imports beyond the WASI the component needs.
+//!     synchronously; no fuel, no epochs, no limits, no host imports beyond the WASI the component needs. Its
+//!     pool resets slots the way Alur's does (dirty pages rewritten in place, `engine::reset_dirty_pages_in_place`),
+//!     so the floor is the best wasmtime can do, not a handicapped one.
 //! (a') the same floor on an engine with fuel metering on, to show what metering costs.
-//! (a'') the floor with the pooling allocator decommitting in batches (and, with `ALUR_BENCH_POOL`, keeping
-//!     some memory resident):
-//!     an experiment for the runtime's engine (the end-to-end profile spends its time in `decommit_pages`,
-//!     madvise and the page faults that follow), not a path Alur takes today.
+//! (a'') the floor with wasmtime's default pool (every slot `madvise`d on reuse), to show what the reset in
+//!     place buys; `ALUR_BENCH_POOL=keep=<bytes>,batch=<n>,pagemap=1` tries other settings there.
 //! (b) Alur: `Sandbox::run`, a fresh store with fuel, memory cap, deadline, captured stdio, host imports, kv
 //!     overlay, async call, and JSON validation of the output.
 //! The step is the `noop` test component with a 1 KB JSON input. Also: compile time of the component and
@@ -20,7 +20,7 @@
 //! `cargo bench --bench step_dispatch` (add `-- --quick` for a smoke run).
 
 use alur_runtime::sandbox::bindings;
-use alur_runtime::sandbox::engine::PoolConfig;
+use alur_runtime::sandbox::engine::{self, PoolConfig};
 use alur_runtime::sandbox::kv::MemoryKv;
 use alur_runtime::sandbox::limits::StepLimits;
 use alur_runtime::sandbox::{Sandbox, SandboxConfig, StepContext, StepRequest};
@@ -44,13 +44,23 @@ impl WasiView for Floor {
 type RunParams<'a> = (bindings::Context, &'a str);
 type RunResults = (Result<String, bindings::StepError>,);
 
-fn floor_engine(fuel: bool, keep_resident: bool) -> Engine {
+fn floor_engine(fuel: bool, default_pool: bool) -> Engine {
     let pool = PoolConfig::default();
     let mut pooling = PoolingAllocationConfig::default();
     pooling.total_component_instances(pool.max_concurrent).max_memory_size(pool.max_memory_bytes);
-    if keep_resident {
-        // `ALUR_BENCH_POOL=keep=<bytes>,batch=<n>` tries other settings; the default batches decommits only,
-        // as keeping memory resident means zeroing it with memset on every reuse instead.
+    let mut config = Config::new();
+    config.consume_fuel(fuel);
+    if !default_pool {
+        let mut in_place = pooling.clone();
+        engine::reset_dirty_pages_in_place(&mut in_place);
+        // Where the kernel has no PAGEMAP_SCAN, Alur's engine falls back to the default pool, and so does this.
+        if let Ok(engine) =
+            Engine::new(config.clone().allocation_strategy(InstanceAllocationStrategy::Pooling(in_place)))
+        {
+            return engine;
+        }
+    }
+    if default_pool && std::env::var("ALUR_BENCH_POOL").is_ok() {
         let setting = |key: &str, default: usize| {
             std::env::var("ALUR_BENCH_POOL")
                 .ok()
@@ -60,10 +70,12 @@ fn floor_engine(fuel: bool, keep_resident: bool) -> Engine {
                 .unwrap_or(default)
         };
         let keep = setting("keep", 0);
-        pooling.linear_memory_keep_resident(keep).table_keep_resident(keep).decommit_batch_size(setting("batch", 64));
+        pooling.linear_memory_keep_resident(keep).table_keep_resident(keep).decommit_batch_size(setting("batch", 1));
+        if setting("pagemap", 0) == 1 {
+            pooling.pagemap_scan(wasmtime::Enabled::Yes);
+        }
     }
-    let mut config = Config::new();
-    config.consume_fuel(fuel).allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     Engine::new(&config).expect("floor engine")
 }
 
@@ -179,8 +191,8 @@ fn main() {
     // (a), (a') and (a''): the floors.
     let floors: Vec<_> = [(false, false), (true, false), (false, true)]
         .into_iter()
-        .map(|(fuel, keep_resident)| {
-            let engine = floor_engine(fuel, keep_resident);
+        .map(|(fuel, default_pool)| {
+            let engine = floor_engine(fuel, default_pool);
             let component = Component::new(&engine, &wasm).expect("compiles");
             let mut linker: Linker<Floor> = Linker::new(&engine);
             wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi links");
@@ -221,7 +233,7 @@ fn main() {
     };
 
     let mut rows: Vec<(&str, Vec<Stats>)> =
-        vec![("floor", vec![]), ("floor+fuel", vec![]), ("alur", vec![]), ("floor+batched", vec![])];
+        vec![("floor", vec![]), ("floor+fuel", vec![]), ("alur", vec![]), ("floor+default-pool", vec![])];
     for _ in 0..rounds {
         rows[0].1.push(stats(sample(iterations, || floor_once(&floors[0]))));
         rows[1].1.push(stats(sample(iterations, || floor_once(&floors[1]))));
@@ -266,7 +278,7 @@ fn main() {
     println!("ratio alur/floor+fuel (p50): {:.2}", p50_medians[2] / p50_medians[1]);
     println!("fuel metering cost on the floor (p50): {:.2}x", p50_medians[1] / p50_medians[0]);
     println!(
-        "pooling allocator with batched decommits (ALUR_BENCH_POOL), on the floor (p50): {:.2}x",
+        "wasmtime's default pool (madvise per slot) against the reset in place, on the floor (p50): {:.2}x",
         p50_medians[3] / p50_medians[0]
     );
     println!("compile time of the component: {:.1} ms", compile_time.as_secs_f64() * 1e3);

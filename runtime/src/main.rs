@@ -1,6 +1,11 @@
 //! The `alur` binary: parses the command line and hands over to the library.
 
 use clap::Parser;
+
+// The server allocates and frees many small objects per request (JSON values, journal rows, futures); under
+// load glibc's malloc took ~15% of its CPU (BENCHMARKS.md), mimalloc a fraction of that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]

@@ -77,13 +77,19 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("load") => load_main(&args[1..]),
-        Some("all") => all(args.iter().any(|a| a == "--quick")),
-        _ => Err(anyhow::anyhow!("usage: bench-runner all [--quick] | bench-runner load --url U ...")),
+        Some("all") => all(args.iter().any(|a| a == "--quick"), only(&args)),
+        _ => Err(anyhow::anyhow!("usage: bench-runner all [--quick] [--only s1,s2] | bench-runner load --url U ...")),
     };
     if let Err(e) = result {
         eprintln!("bench-runner: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// `--only dispatch,noisy`: the sections to run (for working on one of them); no report is written then.
+fn only(args: &[String]) -> Option<Vec<String>> {
+    let at = args.iter().position(|a| a == "--only")?;
+    Some(args.get(at + 1).map(|list| list.split(',').map(str::to_string).collect()).unwrap_or_default())
 }
 
 fn load_main(args: &[String]) -> Result<()> {
@@ -94,7 +100,7 @@ fn load_main(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn all(quick: bool) -> Result<()> {
+fn all(quick: bool, only: Option<Vec<String>>) -> Result<()> {
     let root = std::env::var("ALUR_ROOT").map(PathBuf::from).unwrap_or(std::env::current_dir()?);
     let target = root.join("target");
     let alur = std::env::var("ALUR_BIN").map(PathBuf::from).unwrap_or(target.join("release/alur"));
@@ -144,7 +150,15 @@ fn all(quick: bool) -> Result<()> {
         ("scale", scale),
         ("noisy", noisy),
     ];
+    if let Some(names) = &only
+        && let Some(unknown) = names.iter().find(|n| !sections.iter().any(|(s, _)| s == n))
+    {
+        bail!("no section `{unknown}` (sections: dispatch, e2e, e2e_tmpfs, cold_start, scale, noisy)");
+    }
     for (name, section) in sections {
+        if only.as_ref().is_some_and(|names| !names.iter().any(|n| n == name)) {
+            continue;
+        }
         let t = Instant::now();
         eprintln!("== {name} (load average {})", sys::loadavg());
         let value = section(&cfg).with_context(|| format!("section {name}"))?;
@@ -157,6 +171,11 @@ fn all(quick: bool) -> Result<()> {
         } else {
             results.insert(name.into(), value);
         }
+    }
+    if only.is_some() {
+        // Part of a run: the sections' results as they are, no report or targets.
+        println!("{}", serde_json::to_string_pretty(&Value::Object(results))?);
+        return Ok(());
     }
     results.insert("loadavg_after".into(), json!(sys::loadavg()));
     results.insert("duration_s".into(), json!(started.elapsed().as_secs_f64()));

@@ -131,10 +131,10 @@ pub fn markdown(r: &Value) -> String {
     let _ = writeln!(s, "| path | p50 µs | p99 µs | mean µs | p50 / floor |\n| --- | --- | --- | --- | --- |");
     let floor = median(dispatch_field(r, "floor", "p50_us"));
     for (path, label) in [
-        ("floor", "raw wasmtime floor (pooled InstancePre, fresh store, sync call)"),
+        ("floor", "raw wasmtime floor (pooled InstancePre, slots reset in place, fresh store, sync call)"),
         ("floor+fuel", "floor with fuel metering"),
         ("alur", "**Alur full dispatch** (fresh instance per call)"),
-        ("floor+batched", "experiment: floor with the pool decommitting in batches of 64"),
+        ("floor+default-pool", "floor with wasmtime's default pool (every slot madvised on reuse)"),
         ("extism reused plugin", "Extism 1.30, one plugin reused"),
         ("extism fresh plugin", "Extism 1.30, fresh plugin per call (from CompiledPlugin)"),
     ] {

@@ -10,7 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// Bytes of a linear memory (and of a table) that are reset in place when an instance's slot is reused.
+const KEEP_MEMORY_RESIDENT: usize = 1 << 20;
+const KEEP_TABLE_RESIDENT: usize = 64 << 10;
 
 /// How often the epoch advances. A spinning guest yields to the async executor (and has its deadline
 /// checked) once per tick, so this bounds timeout precision, how long one guest holds a worker, and so how
@@ -36,8 +40,36 @@ impl Default for PoolConfig {
     }
 }
 
-/// Builds the engine: cranelift, fuel metering, epoch interruption and the pooling allocator.
+/// Makes the pool reset a finished instance's memory by rewriting only the pages it dirtied (found with
+/// Linux's `PAGEMAP_SCAN`, kernel 6.7+), up to [`KEEP_MEMORY_RESIDENT`] bytes, instead of `madvise`-ing the
+/// whole slot away. Why: by default every instance's end costs an `madvise`, whose TLB shootdown interrupts
+/// every other core, and the next instance page-faults the same pages back in; in the end-to-end profile that
+/// was a quarter of the server's CPU, and a no-op step's dispatch goes from ~23 to ~9 µs. The pages that stay
+/// resident are those a slot's instances actually touch, at most 1 MiB per slot.
+pub fn reset_dirty_pages_in_place(pooling: &mut PoolingAllocationConfig) -> &mut PoolingAllocationConfig {
+    pooling
+        .pagemap_scan(Enabled::Yes)
+        .linear_memory_keep_resident(KEEP_MEMORY_RESIDENT)
+        .table_keep_resident(KEEP_TABLE_RESIDENT)
+}
+
+/// Builds the engine: cranelift, fuel metering, epoch interruption and the pooling allocator, resetting slots
+/// in place where the kernel allows it ([`reset_dirty_pages_in_place`]).
 pub fn build_engine(pool: &PoolConfig) -> wasmtime::Result<Engine> {
+    let pooling = pooling_config(pool);
+    let mut in_place = pooling.clone();
+    reset_dirty_pages_in_place(&mut in_place);
+    match Engine::new(&engine_config(in_place)) {
+        Ok(engine) => Ok(engine),
+        Err(e) => {
+            // Without PAGEMAP_SCAN, keeping pages resident would mean a memset of the whole 1 MiB per reuse.
+            tracing::info!(reason = %e, "no PAGEMAP_SCAN: instance slots are reset with madvise");
+            Engine::new(&engine_config(pooling))
+        }
+    }
+}
+
+fn pooling_config(pool: &PoolConfig) -> PoolingAllocationConfig {
     let mut pooling = PoolingAllocationConfig::default();
     let per_component = pool.max_core_instances_per_component;
     pooling
@@ -55,7 +87,10 @@ pub fn build_engine(pool: &PoolConfig) -> wasmtime::Result<Engine> {
         // Big interpreters (Python, JS) have large instance records (many globals and functions).
         .max_core_instance_size(4 << 20)
         .max_component_instance_size(1 << 20);
+    pooling
+}
 
+fn engine_config(pooling: PoolingAllocationConfig) -> Config {
     let mut config = Config::new();
     config
         .cranelift_opt_level(OptLevel::Speed)
@@ -66,7 +101,7 @@ pub fn build_engine(pool: &PoolConfig) -> wasmtime::Result<Engine> {
         // Deep recursion must end in a stack-overflow trap long before it could hurt the host.
         .max_wasm_stack(1 << 20)
         .async_stack_size(2 << 20);
-    Engine::new(&config)
+    config
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a dedicated thread until dropped.

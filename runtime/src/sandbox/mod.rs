@@ -289,11 +289,16 @@ impl Sandbox {
             return failed(StepFailure::fault(FaultKind::Trap, format!("cannot set fuel: {e}")), started);
         }
         store.set_epoch_deadline(1);
+        let clock = Arc::new(scheduler::TurnClock::default());
+        let turn = clock.clone();
         store.epoch_deadline_callback(move |mut ctx| {
             if Instant::now() >= deadline {
                 ctx.data_mut().timed_out = true;
                 Err(wasmtime::Error::msg("the step's wall-clock deadline passed"))
+            } else if turn.age().is_some_and(|age| age < engine::EPOCH_TICK / 2) {
+                Ok(UpdateDeadline::Continue(1))
             } else {
+                // The end of this turn: the next goes to whoever has had the least (see `scheduler`).
                 Ok(UpdateDeadline::Yield(1))
             }
         });
@@ -301,7 +306,7 @@ impl Sandbox {
         let tenant: Arc<str> = Arc::from(req.context.tenant.as_str());
         let wit_ctx = bindings::Context::from(req.context);
         let pre = &req.component.pre;
-        let guest = self.scheduler.run(tenant, async {
+        let guest = self.scheduler.run(tenant, clock, async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.call_run(&mut store, &wit_ctx, req.input).await
         });

@@ -58,9 +58,9 @@ impl Scheduler {
         self.lock().cores
     }
 
-    /// Runs `future` (one step attempt of `tenant`) in turns.
-    pub fn run<F: Future>(self: &Arc<Self>, tenant: Arc<str>, future: F) -> Scheduled<F> {
-        Scheduled { scheduler: self.clone(), tenant, future: Box::pin(future), ticket: None }
+    /// Runs `future` (one step attempt of `tenant`) in turns, telling `clock` when each turn begins.
+    pub fn run<F: Future>(self: &Arc<Self>, tenant: Arc<str>, clock: Arc<TurnClock>, future: F) -> Scheduled<F> {
+        Scheduled { scheduler: self.clone(), tenant, clock, future: Box::pin(future), ticket: None }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -68,10 +68,30 @@ impl Scheduler {
     }
 }
 
+/// When the current turn of one attempt began. Its store's epoch callback reads it: a store's deadline is set
+/// in ticks of the engine-wide epoch, so a guest whose turn began just before a tick would otherwise yield at
+/// once and wait a second time; one whose turn is younger than half a tick runs on to the next.
+#[derive(Debug, Default)]
+pub struct TurnClock {
+    began: Mutex<Option<Instant>>,
+}
+
+impl TurnClock {
+    /// How long the current turn has lasted (`None` before the first).
+    pub fn age(&self) -> Option<Duration> {
+        self.began.lock().unwrap_or_else(|p| p.into_inner()).map(|t| t.elapsed())
+    }
+
+    fn begin(&self) {
+        *self.began.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+}
+
 /// A future that is polled only during its turns; see [`Scheduler::run`].
 pub struct Scheduled<F> {
     scheduler: Arc<Scheduler>,
     tenant: Arc<str>,
+    clock: Arc<TurnClock>,
     future: Pin<Box<F>>,
     /// The place in the queue while waiting for a turn.
     ticket: Option<u64>,
@@ -96,6 +116,7 @@ impl<F: Future> Future for Scheduled<F> {
                 }
             }
         }
+        this.clock.begin();
         let started = Instant::now();
         let polled = this.future.as_mut().poll(cx);
         let used = started.elapsed();
@@ -483,7 +504,7 @@ mod tests {
         let mut spinners = Vec::new();
         for i in 0..8 {
             let spin = Spin { polls: 0, left: 200, log: log.clone(), me: "spin" };
-            spinners.push(tokio::spawn(scheduler.run(name(&format!("noisy-{i}")), spin)));
+            spinners.push(tokio::spawn(scheduler.run(name(&format!("noisy-{i}")), Default::default(), spin)));
         }
         // Let the spinners take turns for a while.
         while log.lock().unwrap().len() < 40 {
@@ -491,7 +512,7 @@ mod tests {
         }
         let before = log.lock().unwrap().len();
         let quiet = Spin { polls: 0, left: 1, log: log.clone(), me: "quiet" };
-        scheduler.run(name("quiet"), quiet).await;
+        scheduler.run(name("quiet"), Default::default(), quiet).await;
         let log = log.lock().unwrap().clone();
         let quiet_at = log.iter().position(|&m| m == "quiet").expect("the quiet step ran");
         // One turn is the most it may wait for (the spinner holding the core when it arrived); a couple more

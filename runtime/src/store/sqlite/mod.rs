@@ -3,22 +3,13 @@
 //! # Connections
 //! A pool of a few connections serves reads and the rare administrative writes (plugin uploads, deploys,
 //! direct [`KvStore::commit`]s); WAL lets readers run beside the writer. [`InstanceStore::start`] and
-//! [`InstanceStore::commit`] go to ONE writer task with its own connection (see below). Administrative writes
+//! [`InstanceStore::commit`] go to ONE writer thread with its own connection (see below). Administrative writes
 //! use `BEGIN IMMEDIATE`, so they queue on the write lock (busy timeout 5 s) instead of failing when another
 //! writer commits between their read and their write.
 //!
 //! # Group commit
-//! Callers send their work over a channel to the writer task, which takes the first request, drains whatever
-//! else is queued (up to [`MAX_BATCH`]), applies all of it in one transaction, commits once (one fsync) and
-//! then answers every caller. Each request runs inside its own savepoint: a request that fails on its own
-//! (a taken journal seq, an unknown instance) is rolled back to its savepoint and gets its error while the rest
-//! of the batch commits. If the transaction itself fails (the commit, or an error after which SQLite rolled
-//! the whole transaction back), every request of the batch gets the error and nothing of it is stored.
-//! An idempotent start whose key is taken (by an earlier batch or earlier in the same batch) answers
-//! [`Started::Existing`] and stores nothing.
-//!
-//! A caller that stops waiting (its future dropped) after sending does not withdraw its work: it is committed
-//! all the same, nobody is told.
+//! [`writer`]: instance work is queued to one writer thread with its own connection, which commits whatever
+//! is queued in one transaction (one fsync) and answers every caller; checkpoints run beside it.
 //!
 //! # Schema
 //! The SQL migrations in `runtime/migrations/sqlite/` are embedded in the binary and applied at open.
@@ -31,29 +22,25 @@ use super::{
 use crate::digest::Digest;
 use crate::sandbox::kv::{KvError, KvScope, KvStore, KvWrites};
 use async_trait::async_trait;
-use lru::LruCache;
+use sqlx::Row;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Connection, Row};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use writer::{Done, EntryRow, InstanceRow, UpdateRow, Work, Writer};
+
+pub mod writer;
+
+pub use writer::MAX_BATCH;
 
 /// The embedded migrations.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Most requests the writer applies in one transaction.
-pub const MAX_BATCH: usize = 512;
-/// Requests that may wait for the writer before senders wait for room.
-const QUEUE: usize = 4 * MAX_BATCH;
 /// Pooled connections for reads and administrative writes.
 const READ_CONNECTIONS: u32 = 4;
 /// How long a connection waits for another writer's lock.
@@ -73,8 +60,7 @@ pub struct SqliteStore {
 
 struct Inner {
     pool: SqlitePool,
-    writer: mpsc::Sender<Request>,
-    transactions: Arc<AtomicU64>,
+    writer: Writer,
     path: PathBuf,
     /// The directory of an [`SqliteStore::open_in_memory`] store, deleted with the last clone.
     _temp: Option<tempfile::TempDir>,
@@ -91,7 +77,7 @@ impl fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating it if missing) the database at `path`, applies the pending migrations and starts the
-    /// writer task. Must be called inside a Tokio runtime, which then runs the writer.
+    /// writer thread. Must be called inside a Tokio runtime (the read pool's).
     pub async fn open(path: &Path) -> Result<SqliteStore> {
         Self::open_with(path, SqliteSynchronous::Full, None).await
     }
@@ -123,11 +109,9 @@ impl SqliteStore {
             .await
             .map_err(db)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(format!("migrating {}: {e}", path.display())))?;
-        let conn = options.connect().await.map_err(db)?;
-        let (writer, requests) = mpsc::channel(QUEUE);
-        let transactions = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run_writer(conn, requests, transactions.clone()));
-        Ok(SqliteStore { inner: Arc::new(Inner { pool, writer, transactions, path: path.to_path_buf(), _temp: temp }) })
+        let full = matches!(synchronous, SqliteSynchronous::Full);
+        let writer = Writer::start(path, full, BUSY_TIMEOUT)?;
+        Ok(SqliteStore { inner: Arc::new(Inner { pool, writer, path: path.to_path_buf(), _temp: temp }) })
     }
 
     /// The database file.
@@ -137,7 +121,7 @@ impl SqliteStore {
 
     /// How many group-commit transactions the writer has committed (each holds one or more starts/commits).
     pub fn transactions_committed(&self) -> u64 {
-        self.inner.transactions.load(Ordering::Relaxed)
+        self.inner.writer.committed()
     }
 
     fn pool(&self) -> &SqlitePool {
@@ -146,410 +130,9 @@ impl SqliteStore {
 
     /// Hands `work` to the writer, behind everything handed to it before; the answer comes once its batch is
     /// committed.
-    async fn queue(&self, work: Work) -> Result<oneshot::Receiver<Result<Done>>> {
-        let (reply, answer) = oneshot::channel();
-        self.inner.writer.send(Request { work, reply }).await.map_err(|_| StoreError::Closed)?;
-        Ok(answer)
+    async fn queue(&self, work: Work) -> Result<tokio::sync::oneshot::Receiver<Result<Done>>> {
+        self.inner.writer.queue(work).await
     }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The writer task.
-
-/// An instance row, encoded for SQL by the caller (so the writer only binds).
-struct InstanceRow {
-    id: String,
-    tenant: String,
-    process: String,
-    version: i64,
-    status: &'static str,
-    input: String,
-    output: Option<String>,
-    error: Option<String>,
-    idempotency_key: Option<String>,
-    parent: Option<String>,
-    activity: String,
-    created_at: Millis,
-    updated_at: Millis,
-}
-
-struct EntryRow {
-    instance: String,
-    seq: i64,
-    at: Millis,
-    event: String,
-}
-
-struct UpdateRow {
-    id: String,
-    status: &'static str,
-    output: Option<String>,
-    error: Option<String>,
-    activity: String,
-    updated_at: Millis,
-}
-
-enum Work {
-    Start { instance: Box<InstanceRow>, entries: Vec<EntryRow> },
-    Commit { entries: Vec<EntryRow>, updates: Vec<UpdateRow>, kv: Vec<(KvScope, KvWrites)> },
-}
-
-impl Work {
-    /// The instances whose rows or journals this work writes.
-    fn instances(&self) -> impl Iterator<Item = &str> {
-        let (first, entries, updates): (Option<&str>, &[EntryRow], &[UpdateRow]) = match self {
-            Work::Start { instance, entries } => (Some(instance.id.as_str()), entries, &[]),
-            Work::Commit { entries, updates, .. } => (None, entries, updates),
-        };
-        first
-            .into_iter()
-            .chain(entries.iter().map(|e| e.instance.as_str()))
-            .chain(updates.iter().map(|u| u.id.as_str()))
-    }
-}
-
-/// Instances one of whose commits failed. Their later commits, queued before the failure was known, are
-/// refused, so a journal never has a hole: the instance resumes from its last durable event after a restart.
-/// Bounded: failures are rare, and an instance's queued commits are all refused within a few batches.
-struct Failed(LruCache<String, ()>);
-
-impl Failed {
-    fn new() -> Self {
-        Failed(LruCache::new(NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN)))
-    }
-
-    fn refuses(&self, work: &Work) -> Option<StoreError> {
-        let id = work.instances().find(|id| self.0.contains(*id))?;
-        Some(StoreError::Database(format!("an earlier commit of instance {id} failed")))
-    }
-
-    fn remember(&mut self, work: &Work) {
-        for id in work.instances() {
-            self.0.put(id.to_string(), ());
-        }
-    }
-}
-
-enum Done {
-    Started(Started),
-    Committed,
-}
-
-struct Request {
-    work: Work,
-    reply: oneshot::Sender<Result<Done>>,
-}
-
-/// Applies batches until every sender (every [`SqliteStore`] clone) is gone.
-async fn run_writer(mut conn: SqliteConnection, mut requests: mpsc::Receiver<Request>, committed: Arc<AtomicU64>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut failed = Failed::new();
-    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match apply_batch(&mut conn, &batch, &mut failed).await {
-            Ok(results) => {
-                committed.fetch_add(1, Ordering::Relaxed);
-                for (request, result) in batch.drain(..).zip(results) {
-                    // A caller that stopped waiting is not an error: its work is committed all the same.
-                    let _ = request.reply.send(result);
-                }
-            }
-            Err(error) => {
-                // Nothing of the batch is stored: end the transaction if SQLite has not already (an error
-                // here is "no transaction is active").
-                let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
-                tracing::error!(%error, requests = batch.len(), "store: group commit failed");
-                for request in batch.drain(..) {
-                    failed.remember(&request.work);
-                    let _ = request.reply.send(Err(StoreError::Database(error.clone())));
-                }
-            }
-        }
-    }
-    let _ = conn.close().await;
-}
-
-/// Rows per multi-row statement: SQLite allows 32766 bound variables; a journal row has four, an update six.
-const ROWS_PER_STATEMENT: usize = 1000;
-
-/// Commits a batch. The fast path writes the whole batch with a handful of multi-row statements in one
-/// transaction: the writer's cost is a few statements per batch, not several per request. If that fails
-/// (one request updates an unknown instance or reuses a journal number), every request is applied again in
-/// its own transaction, so a bad request fails alone. `Err` = nothing could be done at all.
-async fn apply_batch(
-    conn: &mut SqliteConnection,
-    batch: &[Request],
-    failed: &mut Failed,
-) -> Result<Vec<Result<Done>>, String> {
-    match apply_combined(conn, batch, failed).await {
-        Ok(results) => Ok(results),
-        Err(cause) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            tracing::debug!(%cause, requests = batch.len(), "store: batch failed as a whole; applying one by one");
-            let mut results = Vec::with_capacity(batch.len());
-            for request in batch {
-                if let Some(refused) = failed.refuses(&request.work) {
-                    results.push(Err(refused));
-                    continue;
-                }
-                let sql = |e: sqlx::Error| e.to_string();
-                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(sql)?;
-                let result = apply_request(conn, &request.work).await;
-                let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-                if let Err(e) = sqlx::query(end).execute(&mut *conn).await
-                    && result.is_ok()
-                {
-                    return Err(format!("{e} (the transaction was rolled back)"));
-                }
-                if result.is_err() {
-                    failed.remember(&request.work);
-                }
-                results.push(result);
-            }
-            Ok(results)
-        }
-    }
-}
-
-/// The fast path of [`apply_batch`]; leaves the transaction open on error for the caller to roll back.
-async fn apply_combined(
-    conn: &mut SqliteConnection,
-    batch: &[Request],
-    failed: &Failed,
-) -> Result<Vec<Result<Done>>, String> {
-    let sql = |e: sqlx::Error| e.to_string();
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(sql)?;
-    let mut results = Vec::with_capacity(batch.len());
-    let mut new_instances: Vec<&InstanceRow> = Vec::new();
-    let mut entries: Vec<&EntryRow> = Vec::new();
-    let mut updates: HashMap<&str, &UpdateRow> = HashMap::new();
-    let mut kv: BTreeMap<(&str, &str, &str), Option<&[u8]>> = BTreeMap::new();
-    // Keys claimed by starts earlier in this batch, which the database cannot see yet.
-    let mut claimed: HashMap<(&str, &str, &str), &str> = HashMap::new();
-    for request in batch {
-        if let Some(refused) = failed.refuses(&request.work) {
-            results.push(Err(refused));
-            continue;
-        }
-        match &request.work {
-            Work::Start { instance, entries: first } => {
-                if let Some(key) = &instance.idempotency_key {
-                    let slot = (instance.tenant.as_str(), instance.process.as_str(), key.as_str());
-                    if let Some(id) = claimed.get(&slot) {
-                        results.push(Ok(Done::Started(Started::Existing(id.to_string()))));
-                        continue;
-                    }
-                    let existing: Option<String> = sqlx::query_scalar(
-                        "SELECT id FROM instances WHERE tenant = ? AND process = ? AND idempotency_key = ?",
-                    )
-                    .bind(slot.0)
-                    .bind(slot.1)
-                    .bind(slot.2)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(sql)?;
-                    if let Some(id) = existing {
-                        results.push(Ok(Done::Started(Started::Existing(id))));
-                        continue;
-                    }
-                    claimed.insert(slot, instance.id.as_str());
-                }
-                new_instances.push(instance);
-                entries.extend(first);
-                results.push(Ok(Done::Started(Started::Created)));
-            }
-            Work::Commit { entries: more, updates: changes, kv: writes } => {
-                entries.extend(more);
-                for u in changes {
-                    updates.insert(u.id.as_str(), u);
-                }
-                for (scope, writes) in writes {
-                    for (key, value) in writes {
-                        kv.insert((scope.tenant.as_str(), scope.plugin.as_str(), key.as_str()), value.as_deref());
-                    }
-                }
-                results.push(Ok(Done::Committed));
-            }
-        }
-    }
-    for chunk in new_instances.chunks(ROWS_PER_STATEMENT / 2) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO instances (id, tenant, process, version, status, input, output, error, idempotency_key, \
-             parent, activity, created_at, updated_at) ",
-        );
-        q.push_values(chunk, |mut b, i| {
-            b.push_bind(&i.id)
-                .push_bind(&i.tenant)
-                .push_bind(&i.process)
-                .push_bind(i.version)
-                .push_bind(i.status)
-                .push_bind(&i.input)
-                .push_bind(&i.output)
-                .push_bind(&i.error)
-                .push_bind(&i.idempotency_key)
-                .push_bind(&i.parent)
-                .push_bind(&i.activity)
-                .push_bind(i.created_at)
-                .push_bind(i.updated_at);
-        });
-        q.build().execute(&mut *conn).await.map_err(sql)?;
-    }
-    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO journal (instance, seq, at, event) ");
-        q.push_values(chunk, |mut b, e| {
-            b.push_bind(&e.instance).push_bind(e.seq).push_bind(e.at).push_bind(&e.event);
-        });
-        q.build().execute(&mut *conn).await.map_err(sql)?;
-    }
-    let updates: Vec<&UpdateRow> = updates.into_values().collect();
-    for chunk in updates.chunks(ROWS_PER_STATEMENT) {
-        let mut q =
-            sqlx::QueryBuilder::<sqlx::Sqlite>::new("WITH u (id, status, output, error, activity, updated_at) AS (");
-        q.push_values(chunk, |mut b, u| {
-            b.push_bind(&u.id)
-                .push_bind(u.status)
-                .push_bind(&u.output)
-                .push_bind(&u.error)
-                .push_bind(&u.activity)
-                .push_bind(u.updated_at);
-        });
-        q.push(
-            ") UPDATE instances SET status = u.status, output = u.output, error = u.error, activity = u.activity, \
-             updated_at = u.updated_at FROM u WHERE instances.id = u.id",
-        );
-        let changed = q.build().execute(&mut *conn).await.map_err(sql)?;
-        if changed.rows_affected() != chunk.len() as u64 {
-            return Err("an update names an unknown instance".into());
-        }
-    }
-    let (sets, deletes): (Vec<_>, Vec<_>) = kv.into_iter().partition(|(_, v)| v.is_some());
-    for chunk in sets.chunks(ROWS_PER_STATEMENT) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO kv (tenant, plugin, key, value) ");
-        q.push_values(chunk, |mut b, ((tenant, plugin, key), value)| {
-            b.push_bind(*tenant).push_bind(*plugin).push_bind(*key).push_bind(value.unwrap_or_default());
-        });
-        q.push(" ON CONFLICT (tenant, plugin, key) DO UPDATE SET value = excluded.value");
-        q.build().execute(&mut *conn).await.map_err(sql)?;
-    }
-    for ((tenant, plugin, key), _) in deletes {
-        sqlx::query("DELETE FROM kv WHERE tenant = ? AND plugin = ? AND key = ?")
-            .bind(tenant)
-            .bind(plugin)
-            .bind(key)
-            .execute(&mut *conn)
-            .await
-            .map_err(sql)?;
-    }
-    sqlx::query("COMMIT").execute(&mut *conn).await.map_err(sql)?;
-    Ok(results)
-}
-
-async fn apply_request(conn: &mut SqliteConnection, work: &Work) -> Result<Done> {
-    match work {
-        Work::Start { instance, entries } => {
-            if let Some(key) = &instance.idempotency_key {
-                let existing: Option<String> = sqlx::query_scalar(
-                    "SELECT id FROM instances WHERE tenant = ? AND process = ? AND idempotency_key = ?",
-                )
-                .bind(&instance.tenant)
-                .bind(&instance.process)
-                .bind(key)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db)?;
-                if let Some(id) = existing {
-                    return Ok(Done::Started(Started::Existing(id)));
-                }
-            }
-            sqlx::query(
-                "INSERT INTO instances (id, tenant, process, version, status, input, output, error, idempotency_key, \
-                 parent, activity, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&instance.id)
-            .bind(&instance.tenant)
-            .bind(&instance.process)
-            .bind(instance.version)
-            .bind(instance.status)
-            .bind(&instance.input)
-            .bind(&instance.output)
-            .bind(&instance.error)
-            .bind(&instance.idempotency_key)
-            .bind(&instance.parent)
-            .bind(&instance.activity)
-            .bind(instance.created_at)
-            .bind(instance.updated_at)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-            insert_entries(conn, entries).await?;
-            Ok(Done::Started(Started::Created))
-        }
-        Work::Commit { entries, updates, kv } => {
-            insert_entries(conn, entries).await?;
-            for u in updates {
-                let changed = sqlx::query(
-                    "UPDATE instances SET status = ?, output = ?, error = ?, activity = ?, updated_at = ? WHERE id = ?",
-                )
-                .bind(u.status)
-                .bind(&u.output)
-                .bind(&u.error)
-                .bind(&u.activity)
-                .bind(u.updated_at)
-                .bind(&u.id)
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
-                if changed.rows_affected() == 0 {
-                    return Err(StoreError::Database(format!("update of unknown instance {}", u.id)));
-                }
-            }
-            for (scope, writes) in kv {
-                apply_kv(conn, scope, writes).await.map_err(db)?;
-            }
-            Ok(Done::Committed)
-        }
-    }
-}
-
-async fn insert_entries(conn: &mut SqliteConnection, entries: &[EntryRow]) -> Result<()> {
-    for e in entries {
-        sqlx::query("INSERT INTO journal (instance, seq, at, event) VALUES (?, ?, ?, ?)")
-            .bind(&e.instance)
-            .bind(e.seq)
-            .bind(e.at)
-            .bind(&e.event)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-    }
-    Ok(())
-}
-
-async fn apply_kv(conn: &mut SqliteConnection, scope: &KvScope, writes: &KvWrites) -> Result<(), sqlx::Error> {
-    for (key, value) in writes {
-        match value {
-            Some(value) => {
-                sqlx::query(
-                    "INSERT INTO kv (tenant, plugin, key, value) VALUES (?, ?, ?, ?) \
-                     ON CONFLICT (tenant, plugin, key) DO UPDATE SET value = excluded.value",
-                )
-                .bind(&scope.tenant)
-                .bind(&scope.plugin)
-                .bind(key)
-                .bind(value.as_slice())
-                .execute(&mut *conn)
-                .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM kv WHERE tenant = ? AND plugin = ? AND key = ?")
-                    .bind(&scope.tenant)
-                    .bind(&scope.plugin)
-                    .bind(key)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1026,12 +609,15 @@ impl KvStore for SqliteStore {
             .map_err(|e| KvError(e.to_string()))
     }
 
-    /// In its own transaction on the pool; the engine normally passes kv writes inside a [`Commit`] instead.
+    /// Through the writer, as a commit of its own; the engine normally passes kv writes inside a [`Commit`].
     async fn commit(&self, scope: &KvScope, writes: &KvWrites) -> Result<(), KvError> {
-        let kv_error = |e: sqlx::Error| KvError(e.to_string());
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await.map_err(kv_error)?;
-        apply_kv(&mut tx, scope, writes).await.map_err(kv_error)?;
-        tx.commit().await.map_err(kv_error)
+        let work = Work::Commit { entries: Vec::new(), updates: Vec::new(), kv: vec![(scope.clone(), writes.clone())] };
+        let answer = self.queue(work).await.map_err(|e| KvError(e.to_string()))?;
+        match answer.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(KvError(e.to_string())),
+            Err(_) => Err(KvError(StoreError::Closed.to_string())),
+        }
     }
 }
 
@@ -1408,13 +994,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_wal_is_checkpointed_beside_the_writer() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let r = record("t", "order", 1, None);
+        store.start(&r, vec![entry(&r.id, 1)]).await.unwrap();
+        let before = std::fs::metadata(store.path()).unwrap().len();
+        let big = json!({"payload": "x".repeat(4000)});
+        for seq in 2..200 {
+            let e = JournalEntry { event: big.clone(), ..entry(&r.id, seq) };
+            InstanceStore::commit(&store, Commit { entries: vec![e], ..Commit::default() }).await.unwrap();
+        }
+        // The writer never checkpoints (wal_autocheckpoint is off on its connection): the checkpoint thread
+        // copies the journal into the database file on its own within a few of its rounds.
+        for _ in 0..500 {
+            if std::fs::metadata(store.path()).unwrap().len() > before + 500 * 1024 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the database file did not grow: no checkpoint ran");
+    }
+
+    #[tokio::test]
     async fn the_writer_ends_with_the_last_clone() {
         let store = SqliteStore::open_in_memory().await.unwrap();
-        let counter = store.inner.transactions.clone();
+        let counter = store.inner.writer.committed_counter();
         let other = store.clone();
         drop(store);
         other.start(&record("t", "p", 1, None), vec![]).await.unwrap();
-        assert_eq!(Arc::strong_count(&counter), 3, "the store and the writer still hold it");
+        assert_eq!(Arc::strong_count(&counter), 4, "the store, the writer and the checkpointer still hold it");
         drop(other);
         for _ in 0..500 {
             if Arc::strong_count(&counter) == 1 {
@@ -1422,6 +1030,6 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("the writer task did not end");
+        panic!("the writer and checkpoint threads did not end");
     }
 }
