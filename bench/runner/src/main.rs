@@ -599,6 +599,11 @@ fn noisy(cfg: &Cfg) -> Result<Value> {
             s.check_alive().context("a spinning neighbour finished before the measurement did")?;
             s.stop(Duration::from_secs(2));
         }
+        // Their last steps spin on until their timeout: the next "alone" must not run beside them.
+        let quiet_by = Instant::now() + Duration::from_secs(5);
+        while count_running(&api, &neighbours) > 0 && Instant::now() < quiet_by {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let mut r = r;
         r["neighbour_steps_running_after"] = json!(spinning);
         r["journal"] = journal;

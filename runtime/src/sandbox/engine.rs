@@ -20,7 +20,7 @@ const KEEP_TABLE_RESIDENT: usize = 64 << 10;
 /// checked) once per tick, so this bounds timeout precision, how long one guest holds a worker, and so how
 /// long another tenant's step may wait for its turn (see `scheduler`). The ticker's cost is one wake-up per
 /// tick for the whole node, whatever the number of guests.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+pub const EPOCH_TICK: Duration = Duration::from_micros(250);
 
 /// Sizing of the engine's instance pool.
 #[derive(Debug, Clone)]

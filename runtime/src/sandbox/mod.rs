@@ -10,10 +10,11 @@
 //! Steps run on the tokio workers with `call_async`, and every store's epoch deadline is one tick: at each
 //! tick ([`engine::EPOCH_TICK`]) the generated code calls back into the host, which checks the wall-clock
 //! deadline and otherwise *yields* to the executor. A spinning guest thus holds a worker for at most one
-//! tick at a time. Guest code runs only in turns handed out by the [`scheduler::Scheduler`]: at most
-//! `guest_cores` workers run guests at once (all cores but one by default), so HTTP and the executor always
-//! have a worker, and the next turn goes to the tenant that has had the least guest CPU, so a tenant whose
-//! steps spin cannot make another tenant's short step wait for more than a tick. Compiles (seconds for
+//! tick at a time. Guest code runs on threads of its own ([`guests`]: `guest_cores` of them, all cores but one
+//! by default, at a lower OS priority than the server's), so HTTP and the executor never wait behind it, and
+//! only in turns handed out by the [`scheduler::Scheduler`]: the next turn goes to the tenant that has had the
+//! least guest CPU, so a tenant whose steps spin cannot make another tenant's short step wait for more than
+//! a tick. Compiles (seconds for
 //! Python) go to the blocking pool. A host call that waits (a kv read from the database) is awaited, and the
 //! whole attempt sits under a tokio deadline too, as epochs cannot interrupt host calls.
 //!
@@ -25,6 +26,7 @@
 pub mod bindings;
 pub mod cache;
 pub mod engine;
+pub mod guests;
 pub mod host;
 pub mod http;
 pub mod inspect;
@@ -184,6 +186,8 @@ pub struct Sandbox {
     slots: Arc<Semaphore>,
     /// Turns on the CPU for guest code, fair between tenants.
     scheduler: Arc<Scheduler>,
+    /// The threads guest code runs on.
+    guests: guests::GuestPool,
     _ticker: EpochTicker,
 }
 
@@ -212,7 +216,8 @@ impl Sandbox {
         let ticker = EpochTicker::start(engine.clone())?;
         let slots = Arc::new(Semaphore::new(config.pool.max_concurrent as usize));
         let scheduler = Scheduler::new(config.guest_cores);
-        Ok(Sandbox { engine, cache, kv, kv_locks: Default::default(), slots, scheduler, _ticker: ticker })
+        let guests = guests::GuestPool::new(config.guest_cores)?;
+        Ok(Sandbox { engine, cache, kv, kv_locks: Default::default(), slots, scheduler, guests, _ticker: ticker })
     }
 
     /// The engine, for tools that inspect components.
@@ -305,12 +310,21 @@ impl Sandbox {
 
         let tenant: Arc<str> = Arc::from(req.context.tenant.as_str());
         let wit_ctx = bindings::Context::from(req.context);
-        let pre = &req.component.pre;
-        let guest = self.scheduler.run(tenant, clock, async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance.call_run(&mut store, &wit_ctx, req.input).await
+        let (pre, input, scheduler) = (req.component.pre.clone(), req.input.to_string(), self.scheduler.clone());
+        let task = self.guests.spawn(async move {
+            let guest = scheduler.run(tenant, clock, async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance.call_run(&mut store, &wit_ctx, &input).await
+            });
+            let called = tokio::time::timeout_at(deadline.into(), guest).await;
+            (called, store)
         });
-        let called = tokio::time::timeout_at(deadline.into(), guest).await;
+        let (called, store) = match task.await {
+            Ok(done) => done,
+            Err(e) => {
+                return failed(StepFailure::fault(FaultKind::Trap, format!("the step's task failed: {e}")), started);
+            }
+        };
 
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let duration = started.elapsed();
