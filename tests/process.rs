@@ -321,3 +321,15 @@ async fn deploy_names_unknown_plugins_with_their_path() {
     let doc = yaml_to_json("name: x\nsteps:\n  - id: a\n    plugin: hostile\n").unwrap();
     assert!(rt.executor.deploy("globex", doc).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_runtime_preloads_the_components_its_processes_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let one_step = "name: score-only\nsteps:\n  - id: score\n    plugin: crm-lead-score\n";
+    drop(setup(dir.path(), &[one_step]).await);
+    let rt = TestRuntime::open(dir.path()).await;
+    // Three plugins are uploaded, one is pinned by a deployed process.
+    assert_eq!(rt.executor.warm_up(10).await.unwrap(), 1);
+    let done = run(&rt, "score-only", hot_lead()).await;
+    assert_eq!(done.status, InstanceStatus::Completed);
+}

@@ -21,6 +21,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How many of the pinned components a start loads ahead of the first requests.
+const WARM_UP_COMPONENTS: usize = 256;
+
 /// How to serve.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -79,6 +82,15 @@ pub async fn run(
         let base = format!("http://{}", listener.local_addr()?);
         print!("{}", crate::demo::banner(&loaded, &base, &demo.processes));
     }
+    // What the first requests will run, loaded while the first of them arrive (one load per component however
+    // many ask for it at once).
+    let warming = executor.clone();
+    tokio::spawn(async move {
+        match warming.warm_up(WARM_UP_COMPONENTS).await {
+            Ok(n) => tracing::debug!(components = n, "compiled components preloaded"),
+            Err(e) => tracing::warn!(error = %e, "could not preload compiled components"),
+        }
+    });
     tracing::info!(address = %listener.local_addr()?, resumed, "alur is serving");
     // Printed once requests are answered (after recovery and the demo), so scripts and tests can wait for it.
     println!("alur listening on http://{}", listener.local_addr()?);

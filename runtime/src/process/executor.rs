@@ -406,6 +406,20 @@ impl Executor {
         Ok(count)
     }
 
+    /// Loads the compiled components that deployed processes pin (the latest versions', most recent first, at
+    /// most `limit`), so that the first requests after a start do not wait for the disk cache; returns how many
+    /// were loaded. A component that cannot be loaded is left for the request that needs it to report.
+    pub async fn warm_up(&self, limit: usize) -> Result<usize> {
+        let mut loaded = 0;
+        for digest in self.inner.processes.pinned_digests(limit).await? {
+            match self.inner.component(digest).await {
+                Ok(_) => loaded += 1,
+                Err(e) => tracing::debug!(%digest, error = %e, "not preloaded"),
+            }
+        }
+        Ok(loaded)
+    }
+
     /// How many step attempts are running now.
     pub fn steps_in_flight(&self) -> usize {
         self.inner.in_flight.load(std::sync::atomic::Ordering::Relaxed)

@@ -188,7 +188,7 @@ pub struct Sandbox {
     scheduler: Arc<Scheduler>,
     /// The threads guest code runs on.
     guests: guests::GuestPool,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
 }
 
 /// A failure to build the sandbox.
@@ -217,7 +217,7 @@ impl Sandbox {
         let slots = Arc::new(Semaphore::new(config.pool.max_concurrent as usize));
         let scheduler = Scheduler::new(config.guest_cores);
         let guests = guests::GuestPool::new(config.guest_cores)?;
-        Ok(Sandbox { engine, cache, kv, kv_locks: Default::default(), slots, scheduler, guests, _ticker: ticker })
+        Ok(Sandbox { engine, cache, kv, kv_locks: Default::default(), slots, scheduler, guests, ticker })
     }
 
     /// The engine, for tools that inspect components.
@@ -311,7 +311,9 @@ impl Sandbox {
         let tenant: Arc<str> = Arc::from(req.context.tenant.as_str());
         let wit_ctx = bindings::Context::from(req.context);
         let (pre, input, scheduler) = (req.component.pre.clone(), req.input.to_string(), self.scheduler.clone());
+        let ticking = self.ticker.ticking();
         let task = self.guests.spawn(async move {
+            let _ticking = ticking;
             let guest = scheduler.run(tenant, clock, async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 instance.call_run(&mut store, &wit_ctx, &input).await

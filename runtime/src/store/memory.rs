@@ -216,6 +216,19 @@ impl ProcessStore for MemoryStore {
             .flat_map(|(_, versions)| versions)
             .any(|v| v.plugins.contains_key(plugin)))
     }
+
+    async fn pinned_digests(&self, limit: usize) -> Result<Vec<Digest>> {
+        let state = self.lock();
+        let mut latest: Vec<&ProcessVersion> = state.processes.values().filter_map(|v| v.last()).collect();
+        latest.sort_by_key(|v| std::cmp::Reverse(v.created_at));
+        let mut seen = HashSet::new();
+        Ok(latest
+            .into_iter()
+            .flat_map(|v| v.plugins.values().copied())
+            .filter(|d| seen.insert(*d))
+            .take(limit)
+            .collect())
+    }
 }
 
 impl MemoryStore {
@@ -565,6 +578,21 @@ pub(crate) mod conformance {
         assert!(!store.plugin_in_use("other", "score").await.unwrap());
     }
 
+    pub(crate) async fn pinned_digests(store: Arc<impl AllStores>) {
+        let (a, b, c) = (Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"c"));
+        store.deploy("t", "order", &json!({}), &BTreeMap::from([("p".to_string(), a)])).await.unwrap();
+        // A newer version pins b instead of a; another tenant pins b and c.
+        store.deploy("t", "order", &json!({}), &BTreeMap::from([("p".to_string(), b)])).await.unwrap();
+        let pins = BTreeMap::from([("p".to_string(), b), ("q".to_string(), c)]);
+        store.deploy("u", "order", &json!({}), &pins).await.unwrap();
+        let mut pinned = store.pinned_digests(10).await.unwrap();
+        pinned.sort();
+        let mut expected = vec![b, c];
+        expected.sort();
+        assert_eq!(pinned, expected, "latest versions only, each digest once");
+        assert_eq!(store.pinned_digests(1).await.unwrap().len(), 1);
+    }
+
     pub(crate) async fn start_and_journal_order(store: Arc<impl AllStores>) {
         let r = record("t", "order", 1, None);
         let started = store.start(&r, vec![entry(&r.id, 1), entry(&r.id, 2)]).await.unwrap();
@@ -894,6 +922,10 @@ pub(crate) mod conformance {
                 #[tokio::test]
                 async fn plugin_in_use() {
                     c::plugin_in_use($make).await;
+                }
+                #[tokio::test]
+                async fn pinned_digests() {
+                    c::pinned_digests($make).await;
                 }
                 #[tokio::test]
                 async fn start_and_journal_order() {

@@ -119,6 +119,9 @@ pub trait ProcessStore: Send + Sync {
     async fn process_versions(&self, tenant: &str, name: &str) -> Result<Vec<u32>>;
     /// Whether any deployed version of any process of the tenant pins plugin `name`.
     async fn plugin_in_use(&self, tenant: &str, plugin: &str) -> Result<bool>;
+    /// The distinct plugin digests pinned by the latest version of every process of every tenant, most
+    /// recently deployed first, at most `limit` (what a restarted node will run first).
+    async fn pinned_digests(&self, limit: usize) -> Result<Vec<Digest>>;
 }
 
 /// The lifecycle of an instance.
