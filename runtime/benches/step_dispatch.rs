@@ -1,14 +1,18 @@
 //! Step dispatch cost, in one run: the raw-wasmtime floor against Alur's full dispatch.
 //!
-//! (a) floor: a pooled `InstancePre`, a fresh store with a bare WASI context, instantiate + call `run`
-//!     synchronously; no fuel, no epochs, no limits, no host imports beyond the WASI the component needs. Its
-//!     pool resets slots the way Alur's does (dirty pages rewritten in place, `engine::reset_dirty_pages_in_place`),
-//!     so the floor is the best wasmtime can do, not a handicapped one.
+//! (a) floor: a pooled `InstancePre`, a fresh store with a bare WASI context, instantiate + call `run` with
+//!     wasmtime's async API (the one Alur uses; for a component with WASI imports it is also faster than the
+//!     sync API, whose WASI p2 bindings enter a tokio runtime per call, see (a''')); no fuel, no epochs, no
+//!     limits, no host imports beyond the WASI the component needs. Its pool resets slots the way Alur's does
+//!     (dirty pages rewritten in place, `engine::reset_dirty_pages_in_place`), so the floor is the best
+//!     wasmtime can do, not a handicapped one.
 //! (a') the same floor on an engine with fuel metering on, to show what metering costs.
 //! (a'') the floor with wasmtime's default pool (every slot `madvise`d on reuse), to show what the reset in
 //!     place buys; `ALUR_BENCH_POOL=keep=<bytes>,batch=<n>,pagemap=1` tries other settings there.
+//! (a''') the floor through the sync API (`instantiate` + `call`, WASI's sync bindings).
 //! (b) Alur: `Sandbox::run`, a fresh store with fuel, memory cap, deadline, captured stdio, host imports, kv
 //!     overlay, async call, and JSON validation of the output.
+//! Every async path runs inside one `block_on` per round, as a step runs inside a task of the server.
 //! The step is the `noop` test component with a 1 KB JSON input. Also: compile time of the component and
 //! load time from the on-disk cache.
 //!
@@ -17,7 +21,8 @@
 //! one) and its load time from the disk cache. With `ALUR_BENCH_JSON=<file>` every number is also written
 //! there as JSON, for the suite in `bench/` to merge.
 //!
-//! `cargo bench --bench step_dispatch` (add `-- --quick` for a smoke run).
+//! `cargo bench --bench step_dispatch` (add `-- --quick` for a smoke run; `ALUR_BENCH_PROFILE=alur` or `floor`
+//! calls only that path, for a profiler).
 
 use alur_runtime::sandbox::bindings;
 use alur_runtime::sandbox::engine::{self, PoolConfig};
@@ -35,11 +40,25 @@ struct Floor {
     table: ResourceTable,
 }
 
+/// One floor: an engine, the component pre-linked against WASI's async and sync bindings, and its `run`.
+struct FloorPath {
+    engine: Engine,
+    pre: wasmtime::component::InstancePre<Floor>,
+    pre_sync: wasmtime::component::InstancePre<Floor>,
+    run: wasmtime::component::ComponentExportIndex,
+    fuel: bool,
+}
+
 impl WasiView for Floor {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
+
+// The allocator the `alur` binary uses, so that the dispatch is measured as it runs in the server (the floors
+// get it too).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type RunParams<'a> = (bindings::Context, &'a str);
 type RunResults = (Result<String, bindings::StepError>,);
@@ -79,6 +98,14 @@ fn floor_engine(fuel: bool, default_pool: bool) -> Engine {
     Engine::new(&config).expect("floor engine")
 }
 
+/// One call on a floor: async instantiate + call of `run`.
+async fn floor_call(floor: &FloorPath, mut store: Store<Floor>, ctx: bindings::Context, input: &str) {
+    let instance = floor.pre.instantiate_async(&mut store).await.expect("instantiates");
+    let f = instance.get_typed_func::<RunParams, RunResults>(&mut store, floor.run).expect("typed run");
+    let (out,) = f.call_async(&mut store, (ctx, input)).await.expect("calls");
+    assert!(out.is_ok());
+}
+
 /// Per-iteration latencies of `f`, after a warm-up.
 fn sample(iterations: usize, mut f: impl FnMut()) -> Vec<Duration> {
     for _ in 0..iterations / 10 {
@@ -91,6 +118,27 @@ fn sample(iterations: usize, mut f: impl FnMut()) -> Vec<Duration> {
             t.elapsed()
         })
         .collect()
+}
+
+/// [`sample`] for an async call, all inside one `block_on`: a step runs inside a task of the server, so entering
+/// the runtime for every call would measure the harness, not the dispatch.
+fn sample_async<F: std::future::Future<Output = ()>>(
+    rt: &tokio::runtime::Runtime,
+    iterations: usize,
+    mut f: impl FnMut() -> F,
+) -> Vec<Duration> {
+    rt.block_on(async {
+        for _ in 0..iterations / 10 {
+            f().await;
+        }
+        let mut latencies = Vec::with_capacity(iterations);
+        for _ in 0..iterations {
+            let t = Instant::now();
+            f().await;
+            latencies.push(t.elapsed());
+        }
+        latencies
+    })
 }
 
 struct Stats {
@@ -131,21 +179,24 @@ fn guest(
     let t = Instant::now();
     let prepared = rt.block_on(sandbox.load(wasm.clone())).unwrap_or_else(|e| panic!("{language} guest loads: {e}"));
     let compile = t.elapsed();
-    let once = || {
-        let out = rt.block_on(sandbox.run(StepRequest {
-            component: &prepared,
-            plugin: "guest",
-            context: context.clone(),
-            input,
-            config: Default::default(),
-            limits: StepLimits::default(),
-        }));
+    let (sandbox_ref, prepared_ref) = (&sandbox, &prepared);
+    let once = move || async move {
+        let out = sandbox_ref
+            .run(StepRequest {
+                component: prepared_ref,
+                plugin: "guest",
+                context: context.clone(),
+                input,
+                config: Default::default(),
+                limits: StepLimits::default(),
+            })
+            .await;
         assert!(out.result.is_ok(), "{language} guest answers: {:?}", out.result);
     };
     let t = Instant::now();
-    once();
+    rt.block_on(once());
     let first_call = t.elapsed();
-    let runs: Vec<Stats> = (0..rounds).map(|_| stats(sample(iterations, once))).collect();
+    let runs: Vec<Stats> = (0..rounds).map(|_| stats(sample_async(rt, iterations, once))).collect();
     let t = Instant::now();
     let restarted = rt.block_on(async { Sandbox::new(config, Arc::new(MemoryKv::default())) }).expect("sandbox");
     let from_disk = rt.block_on(restarted.cached(prepared.digest)).expect("in the disk cache");
@@ -174,7 +225,9 @@ fn guest(
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let (rounds, iterations) = if quick { (1, 300) } else { (5, 5000) };
+    // Many short rounds, every path in turn within each: the speed of a shared machine drifts over seconds, and
+    // paths measured minutes apart would compare the machine, not the paths.
+    let (rounds, iterations) = if quick { (1, 300) } else { (25, 1000) };
     let wasm = std::fs::read(alur_tests::NOOP).expect("noop component");
     let input = serde_json::json!({ "payload": "x".repeat(1000 - 15) }).to_string();
     assert!((990..=1010).contains(&input.len()), "input is {} bytes", input.len());
@@ -188,26 +241,35 @@ fn main() {
     };
     let ctx = bindings::Context::from(step_context.clone());
 
-    // (a), (a') and (a''): the floors.
-    let floors: Vec<_> = [(false, false), (true, false), (false, true)]
+    // (a), (a') and (a''): the floors, each with an async and a sync linker over the same engine.
+    let floors: Vec<FloorPath> = [(false, false), (true, false), (false, true)]
         .into_iter()
         .map(|(fuel, default_pool)| {
             let engine = floor_engine(fuel, default_pool);
             let component = Component::new(&engine, &wasm).expect("compiles");
             let mut linker: Linker<Floor> = Linker::new(&engine);
-            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi links");
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasi links");
             let pre = linker.instantiate_pre(&component).expect("links");
+            let mut linker: Linker<Floor> = Linker::new(&engine);
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi links");
+            let pre_sync = linker.instantiate_pre(&component).expect("links");
             let run = component.get_export_index(None, "run").expect("exports run");
-            (engine, pre, run, fuel)
+            FloorPath { engine, pre, pre_sync, run, fuel }
         })
         .collect();
-    let floor_once = |(engine, pre, run, fuel): &(Engine, wasmtime::component::InstancePre<Floor>, _, bool)| {
-        let mut store = Store::new(engine, Floor { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
-        if *fuel {
+    let new_store = |floor: &FloorPath| {
+        let mut store =
+            Store::new(&floor.engine, Floor { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+        if floor.fuel {
             store.set_fuel(u64::MAX).expect("fuel");
         }
-        let instance = pre.instantiate(&mut store).expect("instantiates");
-        let f = instance.get_typed_func::<RunParams, RunResults>(&mut store, run).expect("typed run");
+        store
+    };
+    let floor_call = |floor| floor_call(floor, new_store(floor), ctx.clone(), &input);
+    let floor_sync_once = |floor: &FloorPath| {
+        let mut store = new_store(floor);
+        let instance = floor.pre_sync.instantiate(&mut store).expect("instantiates");
+        let f = instance.get_typed_func::<RunParams, RunResults>(&mut store, floor.run).expect("typed run");
         let (out,) = f.call(&mut store, (ctx.clone(), &input)).expect("calls");
         assert!(out.is_ok());
     };
@@ -220,25 +282,55 @@ fn main() {
     let compile_started = Instant::now();
     let prepared = rt.block_on(sandbox.load(wasm.clone())).expect("loads");
     let compile_time = compile_started.elapsed();
-    let alur_once = || {
-        let out = rt.block_on(sandbox.run(StepRequest {
-            component: &prepared,
-            plugin: "noop",
-            context: step_context.clone(),
-            input: &input,
-            config: Default::default(),
-            limits: StepLimits::default(),
-        }));
+    let (sandbox_ref, prepared_ref, input_ref, context_ref) = (&sandbox, &prepared, &input, &step_context);
+    let alur_once = move || async move {
+        let out = sandbox_ref
+            .run(StepRequest {
+                component: prepared_ref,
+                plugin: "noop",
+                context: context_ref.clone(),
+                input: input_ref,
+                config: Default::default(),
+                limits: StepLimits::default(),
+            })
+            .await;
         assert!(out.result.is_ok());
     };
 
-    let mut rows: Vec<(&str, Vec<Stats>)> =
-        vec![("floor", vec![]), ("floor+fuel", vec![]), ("alur", vec![]), ("floor+default-pool", vec![])];
+    // `ALUR_BENCH_PROFILE=alur` (or `floor`) only calls that path, for a profiler to attach to, then exits.
+    if let Ok(path) = std::env::var("ALUR_BENCH_PROFILE") {
+        let calls = if quick { 20_000 } else { 200_000 };
+        let t = Instant::now();
+        match path.as_str() {
+            "alur" => rt.block_on(async {
+                for _ in 0..calls {
+                    alur_once().await;
+                }
+            }),
+            "floor" => rt.block_on(async {
+                for _ in 0..calls {
+                    floor_call(&floors[0]).await;
+                }
+            }),
+            other => panic!("ALUR_BENCH_PROFILE={other}: alur or floor"),
+        }
+        println!("{path}: {calls} calls, {:.2} us each", us(t.elapsed()) / calls as f64);
+        return;
+    }
+
+    let mut rows: Vec<(&str, Vec<Stats>)> = vec![
+        ("floor", vec![]),
+        ("floor+fuel", vec![]),
+        ("alur", vec![]),
+        ("floor+default-pool", vec![]),
+        ("floor-sync", vec![]),
+    ];
     for _ in 0..rounds {
-        rows[0].1.push(stats(sample(iterations, || floor_once(&floors[0]))));
-        rows[1].1.push(stats(sample(iterations, || floor_once(&floors[1]))));
-        rows[2].1.push(stats(sample(iterations, alur_once)));
-        rows[3].1.push(stats(sample(iterations, || floor_once(&floors[2]))));
+        rows[0].1.push(stats(sample_async(&rt, iterations, || floor_call(&floors[0]))));
+        rows[1].1.push(stats(sample_async(&rt, iterations, || floor_call(&floors[1]))));
+        rows[2].1.push(stats(sample_async(&rt, iterations, alur_once)));
+        rows[3].1.push(stats(sample_async(&rt, iterations, || floor_call(&floors[2]))));
+        rows[4].1.push(stats(sample(iterations, || floor_sync_once(&floors[0]))));
     }
 
     // The disk cache: a second sandbox over the same directory, as after a restart.
@@ -275,6 +367,7 @@ fn main() {
         );
     }
     println!("ratio alur/floor (p50): {:.2}  (target <= 1.25)", p50_medians[2] / p50_medians[0]);
+    println!("the floor through the sync API against the async one (p50): {:.2}x", p50_medians[4] / p50_medians[0]);
     println!("ratio alur/floor+fuel (p50): {:.2}", p50_medians[2] / p50_medians[1]);
     println!("fuel metering cost on the floor (p50): {:.2}x", p50_medians[1] / p50_medians[0]);
     println!(

@@ -50,9 +50,16 @@ fn target(name: &str, value: f64, bar: &str, met: bool) -> Value {
     json!({ "target": name, "value": value, "bar": bar, "met": met })
 }
 
+/// The raw-wasmtime floor's p50: the faster of its async and sync paths (medians over the rounds).
+fn floor_p50(r: &Value) -> f64 {
+    let sync = dispatch_field(r, "floor-sync", "p50_us");
+    let floor = median(dispatch_field(r, "floor", "p50_us"));
+    if sync.is_empty() { floor } else { floor.min(median(sync)) }
+}
+
 /// Every target of issue 7, with the measured value (medians over the repeated runs).
 pub fn targets(r: &Value) -> Value {
-    let floor = median(dispatch_field(r, "floor", "p50_us"));
+    let floor = floor_p50(r);
     let alur = median(dispatch_field(r, "alur", "p50_us"));
     let fresh = median(dispatch_field(r, "extism fresh plugin", "p50_us"));
     let mut t = vec![
@@ -128,11 +135,15 @@ pub fn markdown(r: &Value) -> String {
         "### Step dispatch: no-op Rust step, {}-byte JSON input ({} rounds x {} calls)\n",
         d["input_bytes"], d["rounds"], d["iterations"]
     );
-    let _ = writeln!(s, "| path | p50 µs | p99 µs | mean µs | p50 / floor |\n| --- | --- | --- | --- | --- |");
-    let floor = median(dispatch_field(r, "floor", "p50_us"));
+    let _ = writeln!(
+        s,
+        "| path | p50 µs | p99 µs | mean µs | p50 / floor (the faster of async and sync) |\n| --- | --- | --- | --- | --- |"
+    );
+    let floor = floor_p50(r);
     for (path, label) in [
-        ("floor", "raw wasmtime floor (pooled InstancePre, slots reset in place, fresh store, sync call)"),
-        ("floor+fuel", "floor with fuel metering"),
+        ("floor", "raw wasmtime floor (pooled InstancePre, slots reset in place, fresh store, async call)"),
+        ("floor-sync", "the same floor through wasmtime's sync API (WASI's sync bindings)"),
+        ("floor+fuel", "floor (async) with fuel metering"),
         ("alur", "**Alur full dispatch** (fresh instance per call)"),
         ("floor+default-pool", "floor with wasmtime's default pool (every slot madvised on reuse)"),
         ("extism reused plugin", "Extism 1.30, one plugin reused"),
@@ -474,6 +485,19 @@ mod tests {
         let fast = targets(&results(10.0));
         assert!(met(&fast, "end to end c=16: Alur / Restate throughput"));
         assert!(met(&fast, "end to end c=64: Alur p99"));
+    }
+
+    #[test]
+    fn the_floor_is_the_faster_of_the_async_and_sync_paths() {
+        let rounds = |p50: f64| json!([{ "p50_us": p50, "p99_us": p50 * 2.0, "mean_us": p50 }]);
+        let mut r = results(3.0);
+        assert_eq!(floor_p50(&r), 20.0, "no sync path measured: the async one");
+        r["dispatch"]["paths"]["floor-sync"] = rounds(21.0);
+        assert_eq!(floor_p50(&r), 20.0);
+        r["dispatch"]["paths"]["floor-sync"] = rounds(19.0);
+        assert_eq!(floor_p50(&r), 19.0);
+        let met = targets(&r)[0]["met"] == true;
+        assert!(!met, "24/19 > 1.25");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 /// Bytes of a linear memory (and of a table) that are reset in place when an instance's slot is reused.
@@ -104,8 +104,15 @@ fn engine_config(pooling: PoolingAllocationConfig) -> Config {
     config
 }
 
+/// How long the ticker keeps ticking after the last guest finished, before it parks. Why not park at once:
+/// waking a parked thread is a futex call per idle-to-busy switch, and a node whose steps come one after
+/// another (a workflow's three steps, a benchmark's loop) switches at every step; 4000 wake-ups of one thread
+/// for a tenth of a second after the last step cost less.
+pub const IDLE_BEFORE_PARKING: Duration = Duration::from_millis(100);
+
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a dedicated thread while any guest runs ([`Ticking`]
-/// guards are alive), and sleeps otherwise: an idle node does not wake up 4000 times a second.
+/// guards are alive) and for [`IDLE_BEFORE_PARKING`] after, and sleeps otherwise: an idle node does not wake
+/// up 4000 times a second.
 pub struct EpochTicker {
     shared: Arc<TickerState>,
     thread: Option<JoinHandle<()>>,
@@ -115,6 +122,8 @@ struct TickerState {
     stop: AtomicBool,
     /// Guests running now.
     running: AtomicUsize,
+    /// The ticker waits on `wake` (or is about to): a guest that starts must notify it.
+    parked: AtomicBool,
     // A std mutex + condvar for the ticker's sleep while nothing runs; never held across an await.
     idle: Mutex<()>,
     wake: Condvar,
@@ -126,18 +135,27 @@ impl EpochTicker {
         let shared = Arc::new(TickerState {
             stop: AtomicBool::new(false),
             running: AtomicUsize::new(0),
+            parked: AtomicBool::new(false),
             idle: Mutex::new(()),
             wake: Condvar::new(),
         });
         let state = shared.clone();
         let thread = std::thread::Builder::new().name("alur-epoch".into()).spawn(move || {
+            let mut idle_since: Option<Instant> = None;
             while !state.stop.load(Ordering::Acquire) {
-                if state.running.load(Ordering::Acquire) == 0 {
+                if state.running.load(Ordering::SeqCst) > 0 {
+                    idle_since = None;
+                } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= IDLE_BEFORE_PARKING {
                     let guard = state.idle.lock().unwrap_or_else(|p| p.into_inner());
-                    // Checked again under the lock: `Ticking::new` notifies under it, so no wake-up is lost.
-                    if state.running.load(Ordering::Acquire) == 0 && !state.stop.load(Ordering::Acquire) {
+                    // `parked` is set before `running` is read again, and `Ticking::new` increments `running`
+                    // before it reads `parked` (both SeqCst): one of the two sees the other, so no wake-up is
+                    // lost; the notify is sent under the lock, after this thread waits.
+                    state.parked.store(true, Ordering::SeqCst);
+                    if state.running.load(Ordering::SeqCst) == 0 && !state.stop.load(Ordering::Acquire) {
                         drop(state.wake.wait(guard).unwrap_or_else(|p| p.into_inner()));
                     }
+                    state.parked.store(false, Ordering::SeqCst);
+                    idle_since = None;
                     continue;
                 }
                 std::thread::sleep(EPOCH_TICK);
@@ -149,7 +167,7 @@ impl EpochTicker {
 
     /// Keeps the epoch advancing until the guard is dropped; take one for every guest that runs.
     pub fn ticking(&self) -> Ticking {
-        if self.shared.running.fetch_add(1, Ordering::AcqRel) == 0 {
+        if self.shared.running.fetch_add(1, Ordering::SeqCst) == 0 && self.shared.parked.load(Ordering::SeqCst) {
             let _guard = self.shared.idle.lock().unwrap_or_else(|p| p.into_inner());
             self.shared.wake.notify_one();
         }
@@ -162,7 +180,7 @@ pub struct Ticking(Arc<TickerState>);
 
 impl Drop for Ticking {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::AcqRel);
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -192,8 +210,8 @@ mod tests {
     /// The engine's current epoch, read the only way wasmtime offers: a store's deadline is set relative
     /// to it, so no ticks = no epoch change is seen as the deadline staying ahead.
     fn ticks_within(ticker: &EpochTicker, engine: &Engine, wait: Duration, guard: bool) -> bool {
-        // A tick already under way when the last guard went lands at most one tick later.
-        std::thread::sleep(EPOCH_TICK * 4);
+        // The ticker parks once it has been idle for a while; a tick under way then lands at most one later.
+        std::thread::sleep(IDLE_BEFORE_PARKING * 2);
         let mut store = wasmtime::Store::new(engine, ());
         store.set_epoch_deadline(1);
         let _ticking = guard.then(|| ticker.ticking());

@@ -10,11 +10,12 @@
 //! Steps run on the tokio workers with `call_async`, and every store's epoch deadline is one tick: at each
 //! tick ([`engine::EPOCH_TICK`]) the generated code calls back into the host, which checks the wall-clock
 //! deadline and otherwise *yields* to the executor. A spinning guest thus holds a worker for at most one
-//! tick at a time. Guest code runs on threads of its own ([`guests`]: `guest_cores` of them, all cores but one
-//! by default, at a lower OS priority than the server's), so HTTP and the executor never wait behind it, and
-//! only in turns handed out by the [`scheduler::Scheduler`]: the next turn goes to the tenant that has had the
-//! least guest CPU, so a tenant whose steps spin cannot make another tenant's short step wait for more than
-//! a tick. Compiles (seconds for
+//! tick at a time. Guest code runs only in turns handed out by the [`scheduler::Scheduler`] (at most
+//! `guest_cores` at once, all cores but one by default): the next turn goes to the tenant that has had the
+//! least guest CPU, so a tenant whose steps spin cannot make another tenant's short step wait for more than a
+//! tick. An attempt starts on the server's worker that asked for it; once one of its turns lasts a whole tick
+//! it moves to the guest threads ([`guests`], at a lower OS priority), so long runners never hold the
+//! workers that answer HTTP and drive the executor, and short steps pay no hand-off between threads. Compiles (seconds for
 //! Python) go to the blocking pool. A host call that waits (a kv read from the database) is awaited, and the
 //! whole attempt sits under a tokio deadline too, as epochs cannot interrupt host calls.
 //!
@@ -304,6 +305,7 @@ impl Sandbox {
                 Ok(UpdateDeadline::Continue(1))
             } else {
                 // The end of this turn: the next goes to whoever has had the least (see `scheduler`).
+                turn.ran_out();
                 Ok(UpdateDeadline::Yield(1))
             }
         });
@@ -312,7 +314,8 @@ impl Sandbox {
         let wit_ctx = bindings::Context::from(req.context);
         let (pre, input, scheduler) = (req.component.pre.clone(), req.input.to_string(), self.scheduler.clone());
         let ticking = self.ticker.ticking();
-        let task = self.guests.spawn(async move {
+        let long = clock.clone();
+        let attempt = async move {
             let _ticking = ticking;
             let guest = scheduler.run(tenant, clock, async {
                 let instance = pre.instantiate_async(&mut store).await?;
@@ -320,12 +323,29 @@ impl Sandbox {
             });
             let called = tokio::time::timeout_at(deadline.into(), guest).await;
             (called, store)
-        });
-        let (called, store) = match task.await {
-            Ok(done) => done,
-            Err(e) => {
-                return failed(StepFailure::fault(FaultKind::Trap, format!("the step's task failed: {e}")), started);
-            }
+        };
+        // Where it runs: here, on the server's worker, as long as its turns end before a tick (a short step,
+        // the common case, costs no hand-off to another thread); once a turn lasts a tick it is a long runner,
+        // and the rest of it runs on the guest threads, below the server's priority (see `guests`).
+        let mut attempt = Some(Box::pin(attempt));
+        let here = std::future::poll_fn(|cx| match attempt.as_mut().map(|a| a.as_mut().poll(cx)) {
+            Some(std::task::Poll::Ready(done)) => std::task::Poll::Ready(Some(done)),
+            Some(std::task::Poll::Pending) if !long.is_long() => std::task::Poll::Pending,
+            _ => std::task::Poll::Ready(None),
+        })
+        .await;
+        let (called, store) = match (here, attempt.take()) {
+            (Some(done), _) => done,
+            (None, Some(rest)) => match self.guests.spawn(rest).await {
+                Ok(done) => done,
+                Err(e) => {
+                    return failed(
+                        StepFailure::fault(FaultKind::Trap, format!("the step's task failed: {e}")),
+                        started,
+                    );
+                }
+            },
+            (None, None) => return failed(StepFailure::fault(FaultKind::Trap, "the step's task was lost"), started),
         };
 
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));

@@ -24,6 +24,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -60,7 +61,7 @@ impl Scheduler {
 
     /// Runs `future` (one step attempt of `tenant`) in turns, telling `clock` when each turn begins.
     pub fn run<F: Future>(self: &Arc<Self>, tenant: Arc<str>, clock: Arc<TurnClock>, future: F) -> Scheduled<F> {
-        Scheduled { scheduler: self.clone(), tenant, clock, future: Box::pin(future), ticket: None }
+        Scheduled { scheduler: self.clone(), tenant, clock, future, ticket: None }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -71,67 +72,95 @@ impl Scheduler {
 /// When the current turn of one attempt began. Its store's epoch callback reads it: a store's deadline is set
 /// in ticks of the engine-wide epoch, so a guest whose turn began just before a tick would otherwise yield at
 /// once and wait a second time; one whose turn is younger than half a tick runs on to the next.
-#[derive(Debug, Default)]
+///
+/// It also remembers whether a turn ever ended at a tick: the attempt is then a long runner, which the
+/// sandbox moves to the guest threads (short steps finish inside their first turn, where they started).
+#[derive(Debug)]
 pub struct TurnClock {
-    began: Mutex<Option<Instant>>,
+    origin: Instant,
+    /// Nanoseconds from `origin` to the start of the current turn; `u64::MAX` before the first.
+    began: AtomicU64,
+    ran_out: AtomicBool,
+}
+
+impl Default for TurnClock {
+    fn default() -> Self {
+        TurnClock { origin: Instant::now(), began: AtomicU64::new(u64::MAX), ran_out: AtomicBool::new(false) }
+    }
 }
 
 impl TurnClock {
-    /// How long the current turn has lasted (`None` before the first).
-    pub fn age(&self) -> Option<Duration> {
-        self.began.lock().unwrap_or_else(|p| p.into_inner()).map(|t| t.elapsed())
+    /// Records that a turn ended because it lasted a tick (the epoch callback yields).
+    pub fn ran_out(&self) {
+        self.ran_out.store(true, Ordering::Relaxed);
     }
 
-    fn begin(&self) {
-        *self.began.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    /// Whether any turn of the attempt lasted a tick.
+    pub fn is_long(&self) -> bool {
+        self.ran_out.load(Ordering::Relaxed)
+    }
+
+    /// How long the current turn has lasted (`None` before the first).
+    pub fn age(&self) -> Option<Duration> {
+        let began = self.began.load(Ordering::Relaxed);
+        (began != u64::MAX).then(|| self.origin.elapsed().saturating_sub(Duration::from_nanos(began)))
+    }
+
+    fn begin(&self, at: Instant) {
+        let since = at.saturating_duration_since(self.origin).as_nanos();
+        self.began.store(u64::try_from(since).unwrap_or(u64::MAX - 1), Ordering::Relaxed);
     }
 }
 
-/// A future that is polled only during its turns; see [`Scheduler::run`].
-pub struct Scheduled<F> {
-    scheduler: Arc<Scheduler>,
-    tenant: Arc<str>,
-    clock: Arc<TurnClock>,
-    future: Pin<Box<F>>,
-    /// The place in the queue while waiting for a turn.
-    ticket: Option<u64>,
+pin_project_lite::pin_project! {
+    /// A future that is polled only during its turns; see [`Scheduler::run`].
+    pub struct Scheduled<F> {
+        scheduler: Arc<Scheduler>,
+        tenant: Arc<str>,
+        clock: Arc<TurnClock>,
+        // The place in the queue while waiting for a turn.
+        ticket: Option<u64>,
+        #[pin]
+        future: F,
+    }
+
+    impl<F> PinnedDrop for Scheduled<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped while waiting (a timeout, a cancelled request): leave the queue, or pass on a turn that
+            // was granted but never used.
+            let this = this.project();
+            if let Some(ticket) = this.ticket.take() {
+                this.scheduler.lock().cancel(this.tenant, ticket);
+            }
+        }
+    }
 }
 
 impl<F: Future> Future for Scheduled<F> {
     type Output = F::Output;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = &mut *self;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
         {
             let mut state = this.scheduler.lock();
-            let turn = match this.ticket {
-                None => state.acquire(&this.tenant, cx.waker()),
+            let turn = match *this.ticket {
+                None => state.acquire(this.tenant, cx.waker()),
                 Some(ticket) => state.poll_ticket(ticket, cx.waker()),
             };
             match turn {
-                Turn::Granted => this.ticket = None,
+                Turn::Granted => *this.ticket = None,
                 Turn::Queued(ticket) => {
-                    this.ticket = Some(ticket);
+                    *this.ticket = Some(ticket);
                     return Poll::Pending;
                 }
             }
         }
-        this.clock.begin();
         let started = Instant::now();
-        let polled = this.future.as_mut().poll(cx);
+        this.clock.begin(started);
+        let polled = this.future.poll(cx);
         let used = started.elapsed();
-        this.scheduler.lock().release(&this.tenant, used);
+        this.scheduler.lock().release(this.tenant, used);
         polled
-    }
-}
-
-impl<F> Drop for Scheduled<F> {
-    fn drop(&mut self) {
-        // Dropped while waiting (a timeout, a cancelled request): leave the queue, or pass on a turn that was
-        // granted but never used.
-        if let Some(ticket) = self.ticket.take() {
-            self.scheduler.lock().cancel(&self.tenant, ticket);
-        }
     }
 }
 
