@@ -60,7 +60,7 @@
 
 use alur_sdk::records::crm::CasePriority;
 use alur_sdk::{Context, Step, StepError, config, log};
-use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta};
+use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Timelike};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -416,7 +416,11 @@ pub fn sla(input: &Input, settings: &Settings) -> Result<Output, StepError> {
     let opened_text = case.opened_at.as_deref().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
         StepError::invalid_input("missing-opened-at", "the case has no `opened_at`; its SLA counts from it")
     })?;
+    // Whole seconds, as `opened_at` is reported: a later check that counts from the reported value must find
+    // the same deadline (the calendar counts whole seconds, so a fraction once moved a deadline that crossed a
+    // day by a second).
     let opened = timestamp("opened_at", opened_text)?;
+    let opened = opened.with_nanosecond(0).unwrap_or(opened);
     let now = input.now.as_deref().map(|n| timestamp("now", n)).transpose()?;
 
     let factor = match case.tier.as_deref().map(|t| t.trim().to_lowercase()) {
@@ -526,6 +530,13 @@ mod tests {
         reset();
         // Opened Monday 16:00: one hour on Monday, three on Tuesday from 09:00.
         assert_eq!(run(case("P1", "2025-01-06T16:00:00Z")).unwrap().deadline, "2025-01-07T12:00:00Z");
+        // A fraction of a second is dropped, as it is from the reported `opened_at`, so the deadline is the
+        // same when a check counts from that.
+        let fraction = run(case("P1", "2025-01-06T16:00:00.600Z")).unwrap();
+        assert_eq!(
+            (fraction.opened_at.as_str(), fraction.deadline.as_str()),
+            ("2025-01-06T16:00:00Z", "2025-01-07T12:00:00Z")
+        );
         // Opened Friday 20:00: nothing counts until Monday 09:00.
         assert_eq!(run(case("P1", "2025-01-10T20:00:00Z")).unwrap().deadline, "2025-01-13T13:00:00Z");
         // Opened Saturday: the same.

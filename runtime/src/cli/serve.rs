@@ -29,7 +29,8 @@ pub struct ServeArgs {
     /// Where compiled components are cached (default: `<data>/compiled`); may be shared.
     #[arg(long, env = "ALUR_COMPILED_CACHE")]
     pub compiled_cache: Option<PathBuf>,
-    /// How many cores guest code may use at once (default: all but one, so requests always find a core).
+    /// How many cores long-running steps may use at once (default: all but one, so requests and short steps
+    /// always find a core).
     #[arg(long, env = "ALUR_GUEST_CORES", value_parser = clap::value_parser!(u16).range(1..))]
     pub guest_cores: Option<u16>,
 }

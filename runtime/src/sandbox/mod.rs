@@ -10,13 +10,14 @@
 //! Steps run on the tokio workers with `call_async`, and every store's epoch deadline is one tick: at each
 //! tick ([`engine::EPOCH_TICK`]) the generated code calls back into the host, which checks the wall-clock
 //! deadline and otherwise *yields* to the executor. A spinning guest thus holds a worker for at most one
-//! tick at a time. Guest code runs only in turns handed out by the [`scheduler::Scheduler`] (at most
-//! `guest_cores` at once, all cores but one by default): the next turn goes to the tenant that has had the
-//! least guest CPU, so a tenant whose steps spin cannot make another tenant's short step wait for more than a
-//! tick. An attempt starts on the server's worker that asked for it; once one of its turns lasts a whole tick
-//! it moves to the guest threads ([`guests`], at a lower OS priority), so long runners never hold the
-//! workers that answer HTTP and drive the executor, and short steps pay no hand-off between threads. Compiles (seconds for
-//! Python) go to the blocking pool. A host call that waits (a kv read from the database) is awaited, and the
+//! tick at a time. Guest code runs only in turns handed out by the [`scheduler::Scheduler`]: at most one per
+//! core, and long runners (an attempt one of whose turns lasted a whole tick) on at most `guest_cores` cores,
+//! all but one by default; the next turn goes to the tenant that has had the least guest CPU, so a tenant whose
+//! steps spin cannot make another tenant's short step wait for more than a tick. An attempt starts on the
+//! server's worker that asked for it and stays there while it is short (most steps finish in their first
+//! turn, and pay no hand-off between threads); a long runner moves to the guest threads ([`guests`], at a
+//! lower OS priority), so it never holds the workers that answer HTTP and drive the executor. Compiles
+//! (seconds for Python) go to the blocking pool. A host call that waits (a kv read from the database) is awaited, and the
 //! whole attempt sits under a tokio deadline too, as epochs cannot interrupt host calls.
 //!
 //! # Nothing ambient
@@ -68,7 +69,8 @@ pub struct SandboxConfig {
     pub prepared_capacity: usize,
     /// Instance pool sizing (and so the number of steps running at once).
     pub pool: PoolConfig,
-    /// How many guests may compute at once (each on one worker thread); see [`scheduler`].
+    /// How many long-running guests may compute at once (each on a guest thread); short turns may use every
+    /// core. See [`scheduler`].
     pub guest_cores: usize,
 }
 
@@ -216,7 +218,7 @@ impl Sandbox {
         let cache = ComponentCache::new(engine.clone(), Arc::new(linker), config.cache_dir.as_deref(), capacity)?;
         let ticker = EpochTicker::start(engine.clone())?;
         let slots = Arc::new(Semaphore::new(config.pool.max_concurrent as usize));
-        let scheduler = Scheduler::new(config.guest_cores);
+        let scheduler = Scheduler::new(Scheduler::node_cores().max(config.guest_cores), config.guest_cores);
         let guests = guests::GuestPool::new(config.guest_cores)?;
         Ok(Sandbox { engine, cache, kv, kv_locks: Default::default(), slots, scheduler, guests, ticker })
     }

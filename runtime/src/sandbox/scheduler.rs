@@ -1,5 +1,6 @@
-//! Turns on the CPU for guest code: at most `cores` guests compute at once on a node, and when more want to,
-//! the next turn goes to the tenant that has had the least guest CPU time lately.
+//! Turns on the CPU for guest code: at most as many guests compute at once as the node has cores, long
+//! runners on at most `cores - 1` of them, and when more want to, the next turn goes to the tenant that has had
+//! the least guest CPU time lately.
 //!
 //! # Why
 //! Steps run on the same tokio workers as HTTP requests, the executor and the journal's acknowledgements. A
@@ -7,8 +8,12 @@
 //! served: with 8 spinning tenants on 2 workers, every wake-up of anybody else's task queued behind ~4 ticks of
 //! spinning, and a quiet tenant's three-step workflow took 200 ms instead of 2 (BENCHMARKS.md, noisy
 //! neighbours). With turns,
-//! - guests never occupy more than `cores` workers (by default all but one), so HTTP and the executor always
-//!   find a worker that is not running guest code;
+//! - long runners (a guest one of whose turns lasted a whole tick) never occupy more than `long_cores` cores
+//!   (by default all but one), so a short step always finds a turn that no spinner can take;
+//! - short turns (the first turn of every attempt, and the later turns of one that never ran a whole tick)
+//!   may use every core: most steps finish inside their first turn, and capping them at `cores - 1` as well
+//!   made two workers' steps wait for each other (in process, 16 concurrent three-step workflows did 3400/s
+//!   with one turn at a time and 5900/s with two);
 //! - a quiet tenant's step waits for at most one tick of somebody else's guest, however many tenants spin.
 //!
 //! # How
@@ -16,10 +21,11 @@
 //! one turn: the wrapper takes a turn before polling and gives it back when the poll returns, which is at the
 //! latest at the next epoch tick (the store's deadline callback yields) or when the guest waits on a host call.
 //! A turn given back goes to the waiting tenant with the least *virtual time* (nanoseconds of turns it was
-//! charged), first come first served within a tenant: start-time fair queueing by tenant, the way CFS picks
-//! the task with the least virtual runtime. A tenant that becomes busy again starts no lower than the least
-//! virtual time of the busy tenants minus one tick, so past idleness is not a credit it can spend to starve
-//! others, and a short step of an idle tenant goes before the spinners.
+//! charged) that may take it (a long runner only while fewer than `long_cores` run), first come first served
+//! within a tenant: start-time fair queueing by tenant, the way CFS picks the task with the least virtual
+//! runtime. A tenant that becomes busy again starts no lower than the least virtual time of the busy tenants
+//! minus one tick, so past idleness is not a credit it can spend to starve others, and a short step of an idle
+//! tenant goes before the spinners.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
@@ -44,24 +50,32 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler letting `cores` guests compute at once (at least one).
-    pub fn new(cores: usize) -> Arc<Self> {
-        Arc::new(Scheduler { state: Mutex::new(State::new(cores.max(1))) })
+    /// A scheduler letting `cores` guests compute at once, long runners on at most `long_cores` of them (each
+    /// at least one, and `long_cores` at most `cores`).
+    pub fn new(cores: usize, long_cores: usize) -> Arc<Self> {
+        let cores = cores.max(1);
+        Arc::new(Scheduler { state: Mutex::new(State::new(cores, long_cores.clamp(1, cores))) })
     }
 
-    /// The default number of cores for guests: all but one, so that the rest of the node always has one.
+    /// The node's cores.
+    pub fn node_cores() -> usize {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    }
+
+    /// The default number of cores for long runners: all but one, so that the rest of the node always has one.
     pub fn default_cores() -> usize {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).saturating_sub(1).max(1)
+        Self::node_cores().saturating_sub(1).max(1)
     }
 
-    /// How many guests may compute at once.
-    pub fn cores(&self) -> usize {
-        self.lock().cores
+    /// How many guests may compute at once, and how many of them long runners.
+    pub fn cores(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.cores, state.long_cores)
     }
 
     /// Runs `future` (one step attempt of `tenant`) in turns, telling `clock` when each turn begins.
     pub fn run<F: Future>(self: &Arc<Self>, tenant: Arc<str>, clock: Arc<TurnClock>, future: F) -> Scheduled<F> {
-        Scheduled { scheduler: self.clone(), tenant, clock, future, ticket: None }
+        Scheduled { scheduler: self.clone(), tenant, clock, future, ticket: None, kind: Kind::Short }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -120,6 +134,8 @@ pin_project_lite::pin_project! {
         clock: Arc<TurnClock>,
         // The place in the queue while waiting for a turn.
         ticket: Option<u64>,
+        // The kind of turn asked for by the current poll.
+        kind: Kind,
         #[pin]
         future: F,
     }
@@ -144,7 +160,11 @@ impl<F: Future> Future for Scheduled<F> {
         {
             let mut state = this.scheduler.lock();
             let turn = match *this.ticket {
-                None => state.acquire(this.tenant, cx.waker()),
+                None => {
+                    // What kind of turn this poll needs; it cannot change while the attempt waits for one.
+                    *this.kind = if this.clock.is_long() { Kind::Long } else { Kind::Short };
+                    state.acquire(this.tenant, *this.kind, cx.waker())
+                }
                 Some(ticket) => state.poll_ticket(ticket, cx.waker()),
             };
             match turn {
@@ -159,9 +179,18 @@ impl<F: Future> Future for Scheduled<F> {
         this.clock.begin(started);
         let polled = this.future.poll(cx);
         let used = started.elapsed();
-        this.scheduler.lock().release(this.tenant, used);
+        this.scheduler.lock().release(this.tenant, *this.kind, used);
         polled
     }
+}
+
+/// A turn's kind: long runners' turns are held to `long_cores`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Every turn of an attempt until one of them lasts a whole tick.
+    Short,
+    /// The turns after that.
+    Long,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -172,9 +201,9 @@ enum Turn {
 
 #[derive(Debug)]
 enum Ticket {
-    Waiting(Waker),
+    Waiting(Waker, Kind),
     /// Holds a turn for the ticket's future, which has been woken and will poll.
-    Granted,
+    Granted(Kind),
 }
 
 #[derive(Debug, Default)]
@@ -183,8 +212,10 @@ struct Tenant {
     vtime: u64,
     /// Turns held now.
     running: usize,
-    /// Tickets waiting for a turn, oldest first.
+    /// Tickets waiting for a short turn, oldest first.
     waiting: VecDeque<u64>,
+    /// Tickets waiting for a long runner's turn, oldest first.
+    waiting_long: VecDeque<u64>,
     /// This tenant's entry in `State::queue` while it has waiting tickets.
     queued: Option<(u64, u64)>,
     /// `State::turns` when it last gave a turn back.
@@ -192,15 +223,34 @@ struct Tenant {
 }
 
 impl Tenant {
+    fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty() || !self.waiting_long.is_empty()
+    }
+
     fn busy(&self) -> bool {
-        self.running > 0 || !self.waiting.is_empty()
+        self.running > 0 || self.has_waiting()
+    }
+
+    /// Its first ticket that may take a turn now: short ones first, long ones if `long_ok`.
+    fn next_ticket(&self, long_ok: bool) -> Option<(u64, Kind)> {
+        match self.waiting.front() {
+            Some(&ticket) => Some((ticket, Kind::Short)),
+            None if long_ok => self.waiting_long.front().map(|&ticket| (ticket, Kind::Long)),
+            None => None,
+        }
     }
 }
 
 #[derive(Debug)]
 struct State {
     cores: usize,
+    long_cores: usize,
+    /// Turns nobody holds.
     free: usize,
+    /// Turns held by long runners.
+    long_running: usize,
+    /// Tickets waiting for a short turn, over all tenants.
+    short_waiting: usize,
     /// The least virtual time of the busy tenants, as last seen; it only grows.
     floor: u64,
     tenants: HashMap<Arc<str>, Tenant>,
@@ -212,10 +262,13 @@ struct State {
 }
 
 impl State {
-    fn new(cores: usize) -> Self {
+    fn new(cores: usize, long_cores: usize) -> Self {
         State {
             cores,
+            long_cores,
             free: cores,
+            long_running: 0,
+            short_waiting: 0,
             floor: 0,
             tenants: HashMap::new(),
             queue: BTreeSet::new(),
@@ -225,33 +278,59 @@ impl State {
         }
     }
 
-    /// A turn now if one is free (then nobody waits: turns given back go to waiters first), else a ticket.
-    fn acquire(&mut self, tenant: &Arc<str>, waker: &Waker) -> Turn {
+    fn may_run(&self, kind: Kind) -> bool {
+        self.free > 0 && (kind == Kind::Short || self.long_running < self.long_cores)
+    }
+
+    /// A turn now if one this kind may take is free (then no waiter could take it: a turn given back goes to
+    /// the waiters that may take it first), else a ticket.
+    fn acquire(&mut self, tenant: &Arc<str>, kind: Kind, waker: &Waker) -> Turn {
         let start_at = self.start_at();
+        let may_run = self.may_run(kind);
         let t = self.tenants.entry(tenant.clone()).or_insert_with(|| Tenant { vtime: start_at, ..Tenant::default() });
         if !t.busy() {
             t.vtime = t.vtime.max(start_at);
         }
-        if self.free > 0 {
-            self.free -= 1;
+        if may_run {
             t.running += 1;
+            self.take(kind);
             return Turn::Granted;
         }
         self.next_id += 1;
         let ticket = self.next_id;
-        t.waiting.push_back(ticket);
-        self.tickets.insert(ticket, Ticket::Waiting(waker.clone()));
+        match kind {
+            Kind::Short => {
+                t.waiting.push_back(ticket);
+                self.short_waiting += 1;
+            }
+            Kind::Long => t.waiting_long.push_back(ticket),
+        }
+        self.tickets.insert(ticket, Ticket::Waiting(waker.clone(), kind));
         self.requeue(tenant);
         Turn::Queued(ticket)
     }
 
+    fn take(&mut self, kind: Kind) {
+        self.free -= 1;
+        if kind == Kind::Long {
+            self.long_running += 1;
+        }
+    }
+
+    fn give_back(&mut self, kind: Kind) {
+        self.free += 1;
+        if kind == Kind::Long {
+            self.long_running = self.long_running.saturating_sub(1);
+        }
+    }
+
     fn poll_ticket(&mut self, ticket: u64, waker: &Waker) -> Turn {
         match self.tickets.get_mut(&ticket) {
-            Some(Ticket::Granted) => {
+            Some(Ticket::Granted(_)) => {
                 self.tickets.remove(&ticket);
                 Turn::Granted
             }
-            Some(Ticket::Waiting(w)) => {
+            Some(Ticket::Waiting(w, _)) => {
                 if !w.will_wake(waker) {
                     *w = waker.clone();
                 }
@@ -262,9 +341,10 @@ impl State {
         }
     }
 
-    /// Gives a turn back, charging `used` to `tenant`, and hands it to the next waiter.
-    fn release(&mut self, tenant: &Arc<str>, used: Duration) {
+    /// Gives a turn of `kind` back, charging `used` to `tenant`, and hands it on to the next waiter.
+    fn release(&mut self, tenant: &Arc<str>, kind: Kind, used: Duration) {
         self.turns += 1;
+        self.give_back(kind);
         let mut charged = None;
         if let Some(t) = self.tenants.get_mut(tenant) {
             t.vtime = t.vtime.saturating_add(used.as_nanos() as u64);
@@ -295,43 +375,58 @@ impl State {
     /// A waiting future that went away: out of the queue; a turn granted to it goes to the next waiter.
     fn cancel(&mut self, tenant: &Arc<str>, ticket: u64) {
         match self.tickets.remove(&ticket) {
-            Some(Ticket::Waiting(_)) => {
+            Some(Ticket::Waiting(_, kind)) => {
                 if let Some(t) = self.tenants.get_mut(tenant) {
-                    t.waiting.retain(|&w| w != ticket);
+                    let queue = if kind == Kind::Short { &mut t.waiting } else { &mut t.waiting_long };
+                    queue.retain(|&w| w != ticket);
+                }
+                if kind == Kind::Short {
+                    self.short_waiting = self.short_waiting.saturating_sub(1);
                 }
                 self.requeue(tenant);
             }
-            Some(Ticket::Granted) => {
+            Some(Ticket::Granted(kind)) => {
                 if let Some(t) = self.tenants.get_mut(tenant) {
                     t.running = t.running.saturating_sub(1);
                 }
+                self.give_back(kind);
                 self.hand_on();
             }
             None => {}
         }
     }
 
-    /// The free turn goes to the first ticket of the tenant with the least virtual time, if anybody waits.
+    /// Free turns go to the first tickets, by the virtual time of their tenants, that may take them.
     fn hand_on(&mut self) {
-        let Some((_, _, name)) = self.queue.pop_first() else {
-            self.free += 1;
-            return;
-        };
-        let Some(t) = self.tenants.get_mut(&name) else {
-            self.free += 1;
-            return;
-        };
-        t.queued = None;
-        match t.waiting.pop_front() {
-            Some(ticket) => {
-                t.running += 1;
-                if let Some(Ticket::Waiting(waker)) = self.tickets.insert(ticket, Ticket::Granted) {
-                    waker.wake();
+        while self.free > 0 {
+            let long_ok = self.long_running < self.long_cores;
+            if self.short_waiting == 0 && !long_ok {
+                return;
+            }
+            // The scan passes only over tenants whose every waiting ticket is a long runner's while the long
+            // runners' cores are taken: at most as many as there are instance slots.
+            let tenants = &self.tenants;
+            let next = self.queue.iter().find_map(|(_, _, name)| {
+                tenants.get(name).and_then(|t| t.next_ticket(long_ok)).map(|next| (name.clone(), next))
+            });
+            let Some((name, (ticket, kind))) = next else { return };
+            let Some(t) = self.tenants.get_mut(&name) else { return };
+            match kind {
+                Kind::Short => {
+                    t.waiting.pop_front();
+                    self.short_waiting = self.short_waiting.saturating_sub(1);
+                }
+                Kind::Long => {
+                    t.waiting_long.pop_front();
                 }
             }
-            None => self.free += 1,
+            t.running += 1;
+            self.take(kind);
+            if let Some(Ticket::Waiting(waker, _)) = self.tickets.insert(ticket, Ticket::Granted(kind)) {
+                waker.wake();
+            }
+            self.requeue(&name);
         }
-        self.requeue(&name);
     }
 
     /// Puts `tenant` in the queue at its current virtual time if it has waiting tickets, else takes it out.
@@ -340,7 +435,7 @@ impl State {
         if let Some(key) = t.queued.take() {
             self.queue.remove(&(key.0, key.1, tenant.clone()));
         }
-        if !t.waiting.is_empty() {
+        if t.has_waiting() {
             self.next_id += 1;
             let key = (t.vtime, self.next_id);
             t.queued = Some(key);
@@ -389,52 +484,52 @@ mod tests {
 
     #[test]
     fn free_turns_are_taken_at_once_and_the_rest_wait() {
-        let mut s = State::new(2);
+        let mut s = State::new(2, 2);
         let (_, w) = waker();
-        assert_eq!(s.acquire(&name("a"), &w), Turn::Granted);
-        assert_eq!(s.acquire(&name("b"), &w), Turn::Granted);
-        assert!(matches!(s.acquire(&name("c"), &w), Turn::Queued(_)));
+        assert_eq!(s.acquire(&name("a"), Kind::Long, &w), Turn::Granted);
+        assert_eq!(s.acquire(&name("b"), Kind::Long, &w), Turn::Granted);
+        assert!(matches!(s.acquire(&name("c"), Kind::Long, &w), Turn::Queued(_)));
         assert_eq!(s.free, 0);
     }
 
     #[test]
     fn a_given_back_turn_goes_to_the_least_served_tenant_and_wakes_it() {
-        let mut s = State::new(1);
+        let mut s = State::new(1, 1);
         let (spinner, spin_w) = waker();
         let (quiet, quiet_w) = waker();
         let (a, b) = (name("spinner"), name("quiet"));
         // The spinner has had many turns already.
         for _ in 0..10 {
-            assert_eq!(s.acquire(&a, &spin_w), Turn::Granted);
-            s.release(&a, MS);
+            assert_eq!(s.acquire(&a, Kind::Long, &spin_w), Turn::Granted);
+            s.release(&a, Kind::Long, MS);
         }
-        assert_eq!(s.acquire(&a, &spin_w), Turn::Granted);
+        assert_eq!(s.acquire(&a, Kind::Long, &spin_w), Turn::Granted);
         // While it runs, a second spinner ticket and then the quiet tenant wait.
-        let Turn::Queued(spin_ticket) = s.acquire(&a, &spin_w) else { panic!("queued") };
-        let Turn::Queued(quiet_ticket) = s.acquire(&b, &quiet_w) else { panic!("queued") };
-        s.release(&a, MS);
+        let Turn::Queued(spin_ticket) = s.acquire(&a, Kind::Long, &spin_w) else { panic!("queued") };
+        let Turn::Queued(quiet_ticket) = s.acquire(&b, Kind::Long, &quiet_w) else { panic!("queued") };
+        s.release(&a, Kind::Long, MS);
         assert_eq!(quiet.0.load(Ordering::SeqCst), 1, "the quiet tenant was woken");
         assert_eq!(spinner.0.load(Ordering::SeqCst), 0);
         assert_eq!(s.poll_ticket(quiet_ticket, &quiet_w), Turn::Granted);
         assert_eq!(s.poll_ticket(spin_ticket, &spin_w), Turn::Queued(spin_ticket));
-        s.release(&b, MS);
+        s.release(&b, Kind::Long, MS);
         assert_eq!(s.poll_ticket(spin_ticket, &spin_w), Turn::Granted);
     }
 
     #[test]
     fn equal_spinners_alternate() {
-        let mut s = State::new(1);
+        let mut s = State::new(1, 1);
         let (_, w) = waker();
         let (a, b) = (name("a"), name("b"));
-        assert_eq!(s.acquire(&a, &w), Turn::Granted);
-        let Turn::Queued(mut tb) = s.acquire(&b, &w) else { panic!("queued") };
+        assert_eq!(s.acquire(&a, Kind::Long, &w), Turn::Granted);
+        let Turn::Queued(mut tb) = s.acquire(&b, Kind::Long, &w) else { panic!("queued") };
         let mut order = Vec::new();
         let mut holder = a.clone();
         for _ in 0..6 {
             // The holder yields at its tick and asks again; the turn goes to the other one.
             let Turn::Queued(again) = ({
-                s.release(&holder, MS);
-                s.acquire(&holder, &w)
+                s.release(&holder, Kind::Long, MS);
+                s.acquire(&holder, Kind::Long, &w)
             }) else {
                 panic!("queued")
             };
@@ -448,54 +543,102 @@ mod tests {
 
     #[test]
     fn past_idleness_is_no_credit() {
-        let mut s = State::new(1);
+        let mut s = State::new(1, 1);
         let (_, w) = waker();
         let (busy, late) = (name("busy"), name("late"));
         // `busy` runs alone for 100 turns: the floor follows it.
         for _ in 0..100 {
-            assert_eq!(s.acquire(&busy, &w), Turn::Granted);
-            s.release(&busy, MS);
+            assert_eq!(s.acquire(&busy, Kind::Long, &w), Turn::Granted);
+            s.release(&busy, Kind::Long, MS);
         }
         // A tenant arriving now starts one tick ahead of it, not 100 turns ahead.
-        assert_eq!(s.acquire(&late, &w), Turn::Granted);
+        assert_eq!(s.acquire(&late, Kind::Long, &w), Turn::Granted);
         assert_eq!(s.floor, 100 * MS.as_nanos() as u64);
         assert_eq!(s.floor - s.tenants[&late].vtime, WAKE_CREDIT.as_nanos() as u64);
     }
 
     #[test]
     fn a_cancelled_ticket_leaves_the_queue_and_a_granted_one_passes_its_turn_on() {
-        let mut s = State::new(1);
+        let mut s = State::new(1, 1);
         let (_, w) = waker();
         let (c, woken_c) = waker();
         let (a, b, cc) = (name("a"), name("b"), name("c"));
-        assert_eq!(s.acquire(&a, &w), Turn::Granted);
-        let Turn::Queued(tb) = s.acquire(&b, &w) else { panic!("queued") };
-        let Turn::Queued(tc) = s.acquire(&cc, &woken_c) else { panic!("queued") };
+        assert_eq!(s.acquire(&a, Kind::Long, &w), Turn::Granted);
+        let Turn::Queued(tb) = s.acquire(&b, Kind::Long, &w) else { panic!("queued") };
+        let Turn::Queued(tc) = s.acquire(&cc, Kind::Long, &woken_c) else { panic!("queued") };
         // b's turn is granted, but b goes away before using it: c gets it.
-        s.release(&a, MS);
+        s.release(&a, Kind::Long, MS);
         s.cancel(&b, tb);
         assert_eq!(c.0.load(Ordering::SeqCst), 1);
         assert_eq!(s.poll_ticket(tc, &woken_c), Turn::Granted);
-        s.release(&cc, MS);
+        s.release(&cc, Kind::Long, MS);
         assert_eq!(s.free, 1);
         assert!(s.queue.is_empty() && s.tickets.is_empty());
         // A waiting ticket that goes away is simply forgotten.
-        assert_eq!(s.acquire(&a, &w), Turn::Granted);
-        let Turn::Queued(tb) = s.acquire(&b, &w) else { panic!("queued") };
+        assert_eq!(s.acquire(&a, Kind::Long, &w), Turn::Granted);
+        let Turn::Queued(tb) = s.acquire(&b, Kind::Long, &w) else { panic!("queued") };
         s.cancel(&b, tb);
-        s.release(&a, MS);
+        s.release(&a, Kind::Long, MS);
         assert_eq!(s.free, 1);
         assert!(s.queue.is_empty() && s.tickets.is_empty());
     }
 
     #[test]
+    fn short_turns_use_every_core_and_long_runners_all_but_one() {
+        let mut s = State::new(2, 1);
+        let (_, w) = waker();
+        let (woken_b, wb) = waker();
+        let (woken_d, wd) = waker();
+        let (a, b, c, d) = (name("a"), name("b"), name("c"), name("d"));
+        assert_eq!(s.acquire(&a, Kind::Long, &w), Turn::Granted);
+        let Turn::Queued(tb) = s.acquire(&b, Kind::Long, &wb) else { panic!("a second long runner waits") };
+        assert_eq!(s.acquire(&c, Kind::Short, &w), Turn::Granted, "a short turn takes the other core");
+        let Turn::Queued(td) = s.acquire(&d, Kind::Short, &wd) else { panic!("both cores are taken") };
+        // The short turn given back goes to the short waiter; the long runner's to the long one.
+        s.release(&c, Kind::Short, MS);
+        assert_eq!((woken_d.0.load(Ordering::SeqCst), woken_b.0.load(Ordering::SeqCst)), (1, 0));
+        assert_eq!(s.poll_ticket(td, &wd), Turn::Granted);
+        s.release(&a, Kind::Long, MS);
+        assert_eq!(woken_b.0.load(Ordering::SeqCst), 1);
+        assert_eq!(s.poll_ticket(tb, &wb), Turn::Granted);
+        s.release(&b, Kind::Long, MS);
+        s.release(&d, Kind::Short, MS);
+        assert_eq!((s.free, s.long_running, s.short_waiting), (2, 0, 0));
+        assert!(s.queue.is_empty() && s.tickets.is_empty());
+    }
+
+    #[test]
+    fn a_waiting_long_runner_leaves_a_free_core_to_short_turns() {
+        let mut s = State::new(2, 1);
+        let (_, w) = waker();
+        let (woken_b, wb) = waker();
+        let (a, b, c) = (name("a"), name("b"), name("c"));
+        assert_eq!(s.acquire(&a, Kind::Long, &w), Turn::Granted);
+        let Turn::Queued(tb) = s.acquire(&b, Kind::Long, &wb) else { panic!("queued") };
+        // b has had less CPU than c will have, but may not take the free core: it stays free for c.
+        for _ in 0..3 {
+            assert_eq!(s.acquire(&c, Kind::Short, &w), Turn::Granted);
+            s.release(&c, Kind::Short, MS);
+        }
+        assert_eq!(woken_b.0.load(Ordering::SeqCst), 0);
+        assert_eq!(s.free, 1);
+        // A cancelled long ticket gives nothing back; a cancelled granted one does.
+        s.cancel(&b, tb);
+        let Turn::Queued(tb) = s.acquire(&b, Kind::Long, &wb) else { panic!("queued") };
+        s.release(&a, Kind::Long, MS);
+        s.cancel(&b, tb);
+        assert_eq!((s.free, s.long_running), (2, 0));
+        assert!(s.tickets.is_empty());
+    }
+
+    #[test]
     fn idle_tenants_are_forgotten() {
-        let mut s = State::new(1);
+        let mut s = State::new(1, 1);
         let (_, w) = waker();
         for i in 0..5000 {
             let t = name(&format!("t{i}"));
-            assert_eq!(s.acquire(&t, &w), Turn::Granted);
-            s.release(&t, MS);
+            assert_eq!(s.acquire(&t, Kind::Long, &w), Turn::Granted);
+            s.release(&t, Kind::Long, MS);
         }
         assert!(s.tenants.len() <= 2 * PRUNE_EVERY as usize, "{} tenants remembered", s.tenants.len());
     }
@@ -528,12 +671,15 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_short_step_is_not_kept_waiting_by_spinners() {
-        let scheduler = Scheduler::new(1);
+        // One core for long runners, as on a 2-core node; the quiet step's single turn is a short one.
+        let scheduler = Scheduler::new(1, 1);
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut spinners = Vec::new();
         for i in 0..8 {
             let spin = Spin { polls: 0, left: 200, log: log.clone(), me: "spin" };
-            spinners.push(tokio::spawn(scheduler.run(name(&format!("noisy-{i}")), Default::default(), spin)));
+            let clock = Arc::new(TurnClock::default());
+            clock.ran_out();
+            spinners.push(tokio::spawn(scheduler.run(name(&format!("noisy-{i}")), clock, spin)));
         }
         // Let the spinners take turns for a while.
         while log.lock().unwrap().len() < 40 {

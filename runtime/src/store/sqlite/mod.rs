@@ -952,6 +952,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_instance_started_and_updated_in_one_batch_ends_as_its_last_update_says() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let (r, q) = (record("t", "order", 1, None), record("t", "order", 2, None));
+        store.start(&q, vec![entry(&q.id, 1)]).await.unwrap();
+        let update = |id: &str, status, n: i64| InstanceUpdate {
+            id: id.into(),
+            status,
+            output: (status == InstanceStatus::Completed).then(|| json!({"done": n})),
+            error: (status == InstanceStatus::Failed).then(|| json!({"code": "e"})),
+            activity: json!({"steps": [format!("step {n}")]}),
+            updated_at: 2_000 + n,
+        };
+        let commit = |id: &str, seq, status, n| Commit {
+            entries: vec![entry(id, seq)],
+            updates: vec![update(id, status, n)],
+            ..Commit::default()
+        };
+        // Queued back to back, so that they share a batch when the writer is not faster than this task.
+        let before = store.transactions_committed();
+        let started = store.queue_start(&r, vec![entry(&r.id, 1)]).await.unwrap();
+        let mut queued = Vec::new();
+        for c in [
+            commit(&r.id, 2, InstanceStatus::Running, 1),
+            commit(&q.id, 2, InstanceStatus::Running, 2),
+            commit(&r.id, 3, InstanceStatus::Running, 3),
+            commit(&r.id, 4, InstanceStatus::Completed, 4),
+            commit(&q.id, 3, InstanceStatus::Failed, 5),
+        ] {
+            queued.push(store.queue_commit(c).await.unwrap());
+        }
+        assert_eq!(started.await.unwrap(), Started::Created);
+        for d in queued {
+            d.await.unwrap();
+        }
+        eprintln!("{} transaction(s)", store.transactions_committed() - before);
+        let mut expect_r = r.clone();
+        update(&r.id, InstanceStatus::Completed, 4).apply_to(&mut expect_r);
+        let mut expect_q = q.clone();
+        update(&q.id, InstanceStatus::Failed, 5).apply_to(&mut expect_q);
+        assert_eq!(store.instance("t", &r.id).await.unwrap(), Some(expect_r));
+        assert_eq!(store.instance("t", &q.id).await.unwrap(), Some(expect_q));
+        assert_eq!(store.journal(&r.id).await.unwrap().len(), 4);
+        let open: Vec<_> = store.unfinished().await.unwrap().into_iter().map(|i| i.id).collect();
+        assert!(open.is_empty(), "both ended, and the status indexes say so: {open:?}");
+    }
+
+    #[tokio::test]
     async fn two_starts_with_one_key_in_one_batch() {
         let store = SqliteStore::open_in_memory().await.unwrap();
         let (a, b) = (record("t", "order", 1, Some("k")), record("t", "order", 2, Some("k")));

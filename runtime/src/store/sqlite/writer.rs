@@ -33,6 +33,7 @@ use crate::sandbox::kv::{KvScope, KvWrites};
 use crate::store::Result;
 use lru::LruCache;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::Arc;
@@ -282,7 +283,7 @@ fn apply_batch(conn: &mut Connection, batch: &[Request], failed: &mut Failed) ->
                     continue;
                 }
                 conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
-                let result = apply(conn, &request.work);
+                let result = apply(conn, &request.work, None);
                 let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
                 if let Err(e) = conn.execute_batch(end)
                     && result.is_ok()
@@ -307,18 +308,72 @@ fn apply_batch(conn: &mut Connection, batch: &[Request], failed: &mut Failed) ->
 /// transaction is left open for the caller to roll back.
 fn apply_together(conn: &mut Connection, batch: &[Request], failed: &Failed) -> Result<Vec<Result<Done>>, String> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+    let latest = Latest::of(batch.iter().map(|r| &r.work));
     let mut results = Vec::with_capacity(batch.len());
     for (n, request) in batch.iter().enumerate() {
         if failed.refuses(&request.work).is_some() {
             return Err(format!("request {} is of an instance with a failed commit", n + 1));
         }
-        results.push(Ok(apply(conn, &request.work).map_err(|e| format!("request {}: {e}", n + 1))?));
+        results
+            .push(Ok(apply(conn, &request.work, Some((&latest, n))).map_err(|e| format!("request {}: {e}", n + 1))?));
     }
     conn.execute_batch("COMMIT").map_err(|e| e.to_string())?;
     Ok(results)
 }
 
-fn apply(conn: &Connection, work: &Work) -> Result<Done> {
+/// The last update of every instance in one batch. The batch is one transaction, so only the row an instance
+/// has at its end matters: its earlier updates in the batch are skipped, and an instance started in the same
+/// batch is inserted as its last update leaves it. Under load a workflow's start, steps and end often share a
+/// batch, and each skipped `UPDATE` is a row rewritten for nothing.
+struct Latest<'a> {
+    /// Instance id -> (request, update) of its last update in the batch.
+    last: HashMap<&'a str, (usize, usize)>,
+    /// The instances the batch inserts (no idempotency key: a keyed start may turn out to insert nothing).
+    started: HashSet<&'a str>,
+    updates: Vec<&'a [UpdateRow]>,
+}
+
+impl<'a> Latest<'a> {
+    fn of(works: impl Iterator<Item = &'a Work>) -> Self {
+        let mut latest = Latest { last: HashMap::new(), started: HashSet::new(), updates: Vec::new() };
+        for (n, work) in works.enumerate() {
+            match work {
+                Work::Start { instance, .. } => {
+                    if instance.idempotency_key.is_none() {
+                        latest.started.insert(instance.id.as_str());
+                    }
+                    latest.updates.push(&[]);
+                }
+                Work::Commit { updates, .. } => {
+                    for (k, u) in updates.iter().enumerate() {
+                        latest.last.insert(u.id.as_str(), (n, k));
+                    }
+                    latest.updates.push(updates);
+                }
+            }
+        }
+        latest
+    }
+
+    /// The update the insert of `id` should carry instead of its own fields, if the batch updates it later.
+    fn for_insert(&self, id: &str) -> Option<&'a UpdateRow> {
+        if !self.started.contains(id) {
+            return None;
+        }
+        let &(n, k) = self.last.get(id)?;
+        self.updates.get(n)?.get(k)
+    }
+
+    /// Whether update `k` of request `n` must be written: it is the last one of its instance, and the instance
+    /// was not inserted in this batch (its insert carried it).
+    fn writes(&self, id: &str, n: usize, k: usize) -> bool {
+        !self.started.contains(id) && self.last.get(id) == Some(&(n, k))
+    }
+}
+
+/// Applies one request; `latest` (with the request's place in the batch) lets it skip what a later request of
+/// the same transaction overwrites.
+fn apply(conn: &Connection, work: &Work, latest: Option<(&Latest<'_>, usize)>) -> Result<Done> {
     let db = |e: rusqlite::Error| StoreError::Database(e.to_string());
     match work {
         Work::Start { instance: i, entries } => {
@@ -336,20 +391,25 @@ fn apply(conn: &Connection, work: &Work) -> Result<Done> {
                  parent, activity, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .and_then(|mut s| {
+                let last = latest.and_then(|(latest, _)| latest.for_insert(&i.id));
+                let (status, output, error, activity, updated_at) = match last {
+                    Some(u) => (u.status, &u.output, &u.error, &u.activity, u.updated_at),
+                    None => (i.status, &i.output, &i.error, &i.activity, i.updated_at),
+                };
                 s.execute(params![
                     i.id,
                     i.tenant,
                     i.process,
                     i.version,
-                    i.status,
+                    status,
                     i.input,
-                    i.output,
-                    i.error,
+                    output,
+                    error,
                     i.idempotency_key,
                     i.parent,
-                    i.activity,
+                    activity,
                     i.created_at,
-                    i.updated_at
+                    updated_at
                 ])
             })
             .map_err(db)?;
@@ -358,7 +418,12 @@ fn apply(conn: &Connection, work: &Work) -> Result<Done> {
         }
         Work::Commit { entries, updates, kv } => {
             insert_entries(conn, entries)?;
-            for u in updates {
+            for (k, u) in updates.iter().enumerate() {
+                if let Some((latest, n)) = latest
+                    && !latest.writes(&u.id, n, k)
+                {
+                    continue;
+                }
                 // An instance is inserted running and never runs again once it ends, so an update that says
                 // "running" leaves the status (and the two indexes on it) alone.
                 let changed = if u.status == "running" {
@@ -416,4 +481,60 @@ fn apply_kv(conn: &Connection, scope: &KvScope, writes: &KvWrites) -> Result<(),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(id: &str, key: Option<&str>) -> Work {
+        let instance = Box::new(InstanceRow {
+            id: id.into(),
+            tenant: "t".into(),
+            process: "p".into(),
+            version: 1,
+            status: "running",
+            input: "{}".into(),
+            output: None,
+            error: None,
+            idempotency_key: key.map(str::to_string),
+            parent: None,
+            activity: "{}".into(),
+            created_at: 1,
+            updated_at: 1,
+        });
+        Work::Start { instance, entries: Vec::new() }
+    }
+
+    fn commit(ids: &[&str]) -> Work {
+        let update = |id: &&str| UpdateRow {
+            id: id.to_string(),
+            status: "running",
+            output: None,
+            error: None,
+            activity: "{}".into(),
+            updated_at: 2,
+        };
+        Work::Commit { entries: Vec::new(), updates: ids.iter().map(update).collect(), kv: Vec::new() }
+    }
+
+    #[test]
+    fn only_the_last_update_of_an_instance_in_a_batch_is_written() {
+        let batch = [start("a", None), commit(&["a", "b"]), start("k", Some("key")), commit(&["a"]), commit(&["k"])];
+        let latest = Latest::of(batch.iter());
+        // a: started here, so its last update rides on the insert and no UPDATE is written.
+        assert!(latest.for_insert("a").is_some_and(|u| std::ptr::eq(u, batch_update(&batch, 3, 0))));
+        assert!(!latest.writes("a", 1, 0) && !latest.writes("a", 3, 0));
+        // b: started earlier; its one update is written.
+        assert!(latest.for_insert("b").is_none() && latest.writes("b", 1, 1));
+        // k: a keyed start may insert nothing, so its update is written as it is.
+        assert!(latest.for_insert("k").is_none() && latest.writes("k", 4, 0));
+    }
+
+    fn batch_update(batch: &[Work], n: usize, k: usize) -> &UpdateRow {
+        match &batch[n] {
+            Work::Commit { updates, .. } => &updates[k],
+            Work::Start { .. } => panic!("not a commit"),
+        }
+    }
 }
