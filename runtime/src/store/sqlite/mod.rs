@@ -607,11 +607,12 @@ impl InstanceStore for SqliteStore {
 
     /// Oldest first.
     async fn unfinished(&self) -> Result<Vec<InstanceRecord>> {
-        let rows = sqlx::query(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE status = ? ORDER BY id"))
-            .bind(InstanceStatus::Running.as_str())
-            .fetch_all(self.pool())
-            .await
-            .map_err(db)?;
+        // A literal, not a bound status: only then may SQLite use the partial index `instances_running`.
+        let rows =
+            sqlx::query(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE status = 'running' ORDER BY id"))
+                .fetch_all(self.pool())
+                .await
+                .map_err(db)?;
         rows.iter().map(instance_from_row).collect()
     }
 }
@@ -898,9 +899,19 @@ mod tests {
         eprintln!("200 concurrent commits took {transactions} transactions");
     }
 
-    /// Spawns every commit before yielding, so on the current-thread runtime they all queue before the writer
-    /// runs and land in one batch.
+    /// Queues a commit that keeps the writer busy for a while (thousands of journal rows), so that what is
+    /// queued next lands in one batch however the writer thread is scheduled. Its transaction is one more.
+    async fn busy_writer(store: &SqliteStore) -> Durable {
+        let blocker = record("t", "blocker", 900, None);
+        store.start(&blocker, Vec::new()).await.unwrap();
+        let entries = (1..=20_000).map(|seq| entry(&blocker.id, seq)).collect();
+        store.queue_commit(Commit { entries, ..Commit::default() }).await.unwrap()
+    }
+
+    /// Spawns every commit before yielding, behind [`busy_writer`], so they all queue before the writer takes
+    /// its next batch, and land in it together.
     async fn commit_together(store: &SqliteStore, commits: Vec<Commit>) -> Vec<Result<()>> {
+        let busy = busy_writer(store).await;
         let tasks: Vec<_> = commits
             .into_iter()
             .map(|commit| {
@@ -912,6 +923,7 @@ mod tests {
         for task in tasks {
             results.push(task.await.unwrap());
         }
+        busy.await.unwrap();
         results
     }
 
@@ -938,7 +950,7 @@ mod tests {
         let results = commit_together(&store, commits).await;
         assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok(), "{results:?}");
         assert!(matches!(&results[3], Err(StoreError::Database(m)) if m.contains("earlier commit")), "{results:?}");
-        assert_eq!(store.transactions_committed() - before, 1, "one batch");
+        assert_eq!(store.transactions_committed() - before, 3, "the blocker's start and commit, then one batch");
         let seqs = |id: String| {
             let store = store.clone();
             async move { store.journal(&id).await.unwrap().into_iter().map(|e| e.seq).collect::<Vec<_>>() }
@@ -969,8 +981,9 @@ mod tests {
             updates: vec![update(id, status, n)],
             ..Commit::default()
         };
-        // Queued back to back, so that they share a batch when the writer is not faster than this task.
+        // Queued behind a busy writer, so that they share a batch.
         let before = store.transactions_committed();
+        let busy = busy_writer(&store).await;
         let started = store.queue_start(&r, vec![entry(&r.id, 1)]).await.unwrap();
         let mut queued = Vec::new();
         for c in [
@@ -986,7 +999,8 @@ mod tests {
         for d in queued {
             d.await.unwrap();
         }
-        eprintln!("{} transaction(s)", store.transactions_committed() - before);
+        busy.await.unwrap();
+        assert_eq!(store.transactions_committed() - before, 3, "the blocker's start and commit, then one batch");
         let mut expect_r = r.clone();
         update(&r.id, InstanceStatus::Completed, 4).apply_to(&mut expect_r);
         let mut expect_q = q.clone();
@@ -995,7 +1009,90 @@ mod tests {
         assert_eq!(store.instance("t", &q.id).await.unwrap(), Some(expect_q));
         assert_eq!(store.journal(&r.id).await.unwrap().len(), 4);
         let open: Vec<_> = store.unfinished().await.unwrap().into_iter().map(|i| i.id).collect();
-        assert!(open.is_empty(), "both ended, and the status indexes say so: {open:?}");
+        assert!(!open.contains(&r.id) && !open.contains(&q.id), "both ended, and the status indexes say so: {open:?}");
+    }
+
+    #[tokio::test]
+    async fn resuming_finds_the_unfinished_instances_through_their_partial_index() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let plan: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT detail FROM (EXPLAIN QUERY PLAN SELECT {INSTANCE_COLUMNS} FROM instances \
+             WHERE status = 'running' ORDER BY id)"
+        ))
+        .fetch_all(store.pool())
+        .await
+        .unwrap_or_default();
+        let plan = if plan.is_empty() {
+            // Older SQLite cannot select from EXPLAIN: read its rows instead.
+            sqlx::query(&format!(
+                "EXPLAIN QUERY PLAN SELECT {INSTANCE_COLUMNS} FROM instances WHERE status = 'running' ORDER BY id"
+            ))
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(3))
+            .collect()
+        } else {
+            plan
+        };
+        assert!(plan.iter().any(|d| d.contains("instances_running")), "{plan:?}");
+    }
+
+    #[tokio::test]
+    async fn a_database_of_the_first_schemas_is_upgraded_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let (r, done) = (record("t", "order", 1, Some("k")), record("t", "order", 2, None));
+        {
+            // The schema as the first three migrations left it, with an instance running and one finished.
+            let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true).foreign_keys(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            let mut old = sqlx::migrate!("./migrations/sqlite");
+            old.migrations = old.migrations.iter().filter(|m| m.version <= 3).cloned().collect::<Vec<_>>().into();
+            old.run(&pool).await.unwrap();
+            for (i, status) in [(&r, "running"), (&done, "completed")] {
+                sqlx::query(
+                    "INSERT INTO instances (id, tenant, process, version, status, input, idempotency_key, activity, \
+                     created_at, updated_at) VALUES (?, 't', 'order', 1, ?, '{}', ?, '{}', 1, 1)",
+                )
+                .bind(&i.id)
+                .bind(status)
+                .bind(&i.idempotency_key)
+                .execute(&pool)
+                .await
+                .unwrap();
+                for seq in 1..=3 {
+                    sqlx::query("INSERT INTO journal (instance, seq, at, event) VALUES (?, ?, 5, '{\"type\":\"e\"}')")
+                        .bind(&i.id)
+                        .bind(seq)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
+            }
+            pool.close().await;
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(store.journal(&r.id).await.unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(store.journal(&done.id).await.unwrap().len(), 3);
+        let unfinished: Vec<_> = store.unfinished().await.unwrap().into_iter().map(|i| i.id).collect();
+        assert_eq!(unfinished, [r.id.clone()]);
+        // The journal grows, still belongs to its instance, and a seq is still taken once.
+        InstanceStore::commit(&store, Commit { entries: vec![entry(&r.id, 4)], ..Commit::default() }).await.unwrap();
+        assert_eq!(store.journal(&r.id).await.unwrap().len(), 4);
+        let taken = InstanceStore::commit(&store, Commit { entries: vec![entry(&done.id, 3)], ..Commit::default() });
+        assert!(taken.await.is_err());
+        let orphan = InstanceStore::commit(&store, Commit { entries: vec![entry("nobody", 1)], ..Commit::default() });
+        assert!(orphan.await.is_err());
+        // Idempotency keys survive the upgrade.
+        let again = store.start(&record("t", "order", 3, Some("k")), vec![]).await.unwrap();
+        assert_eq!(again, Started::Existing(r.id.clone()));
+        let without: String = sqlx::query_scalar("SELECT sql FROM sqlite_schema WHERE name = 'journal'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(without.contains("WITHOUT ROWID"), "{without}");
     }
 
     #[tokio::test]
@@ -1003,6 +1100,7 @@ mod tests {
         let store = SqliteStore::open_in_memory().await.unwrap();
         let (a, b) = (record("t", "order", 1, Some("k")), record("t", "order", 2, Some("k")));
         let before = store.transactions_committed();
+        let busy = busy_writer(&store).await;
         let spawn = |r: InstanceRecord| {
             let store = store.clone();
             tokio::spawn(async move { store.start(&r, vec![entry(&r.id, 1)]).await.unwrap() })
@@ -1010,7 +1108,8 @@ mod tests {
         let (ha, hb) = (spawn(a.clone()), spawn(b.clone()));
         assert_eq!(ha.await.unwrap(), Started::Created);
         assert_eq!(hb.await.unwrap(), Started::Existing(a.id.clone()));
-        assert_eq!(store.transactions_committed() - before, 1, "one batch");
+        busy.await.unwrap();
+        assert_eq!(store.transactions_committed() - before, 3, "the blocker's start and commit, then one batch");
         assert!(store.journal(&b.id).await.unwrap().is_empty());
     }
 
