@@ -1077,7 +1077,7 @@ mod tests {
         assert_eq!(store.journal(&r.id).await.unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!(store.journal(&done.id).await.unwrap().len(), 3);
         let unfinished: Vec<_> = store.unfinished().await.unwrap().into_iter().map(|i| i.id).collect();
-        assert_eq!(unfinished, [r.id.clone()]);
+        assert_eq!(unfinished, std::slice::from_ref(&r.id));
         // The journal grows, still belongs to its instance, and a seq is still taken once.
         InstanceStore::commit(&store, Commit { entries: vec![entry(&r.id, 4)], ..Commit::default() }).await.unwrap();
         assert_eq!(store.journal(&r.id).await.unwrap().len(), 4);
