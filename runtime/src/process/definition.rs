@@ -1074,7 +1074,7 @@ impl Checker {
                     StepKind::Plugin(PluginCall {
                         plugin: p.plugin,
                         input: p.input,
-                        config: p.config,
+                        config: p.config.into(),
                         retry: p.retry,
                         timeout: p.timeout,
                         fuel: p.fuel,

@@ -828,10 +828,14 @@ impl Inner {
     }
 
     /// A step's config with its secrets filled in, and its grants (HTTP origins, the redactor of those secrets).
-    async fn grants(&self, tenant: &str, call: &PluginCall) -> Result<(BTreeMap<String, String>, StepGrants)> {
-        let mut config = call.config.clone();
+    /// Without secrets the step gets the definition's own map (shared, not copied per attempt).
+    async fn grants(&self, tenant: &str, call: &PluginCall) -> Result<(Arc<BTreeMap<String, String>>, StepGrants)> {
+        if call.secrets.is_empty() {
+            return Ok((call.config.clone(), StepGrants { http: call.http.clone(), redactor: Redactor::default() }));
+        }
+        let mut config = BTreeMap::clone(&call.config);
         let mut values = Vec::new();
-        if !call.secrets.is_empty() {
+        {
             let unavailable = |why: String| ExecutorError::Plugin(LoadError::Link(why));
             let secrets = self.secrets.get().ok_or_else(|| unavailable("this runtime keeps no secrets".into()))?;
             for (key, name) in &call.secrets {
@@ -845,7 +849,7 @@ impl Inner {
             }
         }
         let redactor = Redactor::new(values.iter().map(String::as_str));
-        Ok((config, StepGrants { http: call.http.clone(), redactor }))
+        Ok((Arc::new(config), StepGrants { http: call.http.clone(), redactor }))
     }
 
     async fn run_step(self: Arc<Self>, live: Arc<Live>, token: TokenId, step: StepIdx, attempt: u32, input: Value) {
@@ -880,7 +884,7 @@ impl Inner {
                                     attempt,
                                 },
                                 input: &input_text,
-                                config: Arc::new(config),
+                                config,
                                 limits,
                             },
                             &grants,

@@ -153,8 +153,8 @@ pub struct PluginCall {
     pub plugin: String,
     /// The step input expression; the previous step's output by default.
     pub input: Option<Expr>,
-    /// The step's config map, passed to the plugin as is.
-    pub config: BTreeMap<String, String>,
+    /// The step's config map, passed to the plugin as is (shared by every attempt).
+    pub config: std::sync::Arc<BTreeMap<String, String>>,
     /// The retry policy.
     pub retry: RetryPolicy,
     /// Per-attempt wall-time limit (within the tenant's ceiling).
