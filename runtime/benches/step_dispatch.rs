@@ -12,7 +12,8 @@
 //! (a''') the floor through the sync API (`instantiate` + `call`, WASI's sync bindings).
 //! (b) Alur: `Sandbox::run`, a fresh store with fuel, memory cap, deadline, captured stdio, host imports, kv
 //!     overlay, async call, and JSON validation of the output.
-//! Every async path runs inside one `block_on` per round, as a step runs inside a task of the server.
+//! The paths take turns in blocks of calls, the async ones inside one `block_on` per round, as a step runs inside a
+//! task of the server.
 //! The step is the `noop` test component with a 1 KB JSON input. Also: compile time of the component and
 //! load time from the on-disk cache.
 //!
@@ -106,22 +107,8 @@ async fn floor_call(floor: &FloorPath, mut store: Store<Floor>, ctx: bindings::C
     assert!(out.is_ok());
 }
 
-/// Per-iteration latencies of `f`, after a warm-up.
-fn sample(iterations: usize, mut f: impl FnMut()) -> Vec<Duration> {
-    for _ in 0..iterations / 10 {
-        f();
-    }
-    (0..iterations)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect()
-}
-
-/// [`sample`] for an async call, all inside one `block_on`: a step runs inside a task of the server, so entering
-/// the runtime for every call would measure the harness, not the dispatch.
+/// Per-call latencies of `f` after a warm-up, all inside one `block_on`: a step runs inside a task of the server,
+/// so entering the runtime for every call would measure the harness, not the dispatch.
 fn sample_async<F: std::future::Future<Output = ()>>(
     rt: &tokio::runtime::Runtime,
     iterations: usize,
@@ -225,9 +212,7 @@ fn guest(
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    // Many short rounds, every path in turn within each: the speed of a shared machine drifts over seconds, and
-    // paths measured minutes apart would compare the machine, not the paths.
-    let (rounds, iterations) = if quick { (1, 300) } else { (25, 1000) };
+    let (rounds, iterations) = if quick { (1, 300) } else { (5, 5000) };
     let wasm = std::fs::read(alur_tests::NOOP).expect("noop component");
     let input = serde_json::json!({ "payload": "x".repeat(1000 - 15) }).to_string();
     assert!((990..=1010).contains(&input.len()), "input is {} bytes", input.len());
@@ -325,12 +310,37 @@ fn main() {
         ("floor+default-pool", vec![]),
         ("floor-sync", vec![]),
     ];
-    for _ in 0..rounds {
-        rows[0].1.push(stats(sample_async(&rt, iterations, || floor_call(&floors[0]))));
-        rows[1].1.push(stats(sample_async(&rt, iterations, || floor_call(&floors[1]))));
-        rows[2].1.push(stats(sample_async(&rt, iterations, alur_once)));
-        rows[3].1.push(stats(sample_async(&rt, iterations, || floor_call(&floors[2]))));
-        rows[4].1.push(stats(sample(iterations, || floor_sync_once(&floors[0]))));
+    // The paths take turns in blocks of BLOCK calls: this machine's speed changes from one stretch of milliseconds to
+    // the next (a 5000-call round of one path could run at half the speed of the next path's), so paths measured
+    // in turn see the same machine, while a block keeps each path's code and data in the caches, as a loop of
+    // calls does.
+    const BLOCK: usize = 250;
+    for round in 0..rounds {
+        let mut l: [Vec<Duration>; 5] = Default::default();
+        rt.block_on(async {
+            let warm_up: usize = if round == 0 { iterations / 10 } else { 0 };
+            for block in 0..(warm_up + iterations).div_ceil(BLOCK) {
+                if block * BLOCK == warm_up {
+                    l.iter_mut().for_each(Vec::clear);
+                }
+                for (path, latencies) in l.iter_mut().enumerate() {
+                    for _ in 0..BLOCK {
+                        let t = Instant::now();
+                        match path {
+                            0 => floor_call(&floors[0]).await,
+                            1 => floor_call(&floors[1]).await,
+                            2 => alur_once().await,
+                            3 => floor_call(&floors[2]).await,
+                            _ => floor_sync_once(&floors[0]),
+                        }
+                        latencies.push(t.elapsed());
+                    }
+                }
+            }
+        });
+        for (row, latencies) in rows.iter_mut().zip(l) {
+            row.1.push(stats(latencies));
+        }
     }
 
     // The disk cache: a second sandbox over the same directory, as after a restart.

@@ -17,8 +17,8 @@
 //! server's worker that asked for it and stays there while it is short (most steps finish in their first
 //! turn, and pay no hand-off between threads); a long runner moves to the guest threads ([`guests`], at a
 //! lower OS priority), so it never holds the workers that answer HTTP and drive the executor. Compiles
-//! (seconds for Python) go to the blocking pool. A host call that waits (a kv read from the database) is awaited, and the
-//! whole attempt sits under a tokio deadline too, as epochs cannot interrupt host calls.
+//! (seconds for Python) go to the blocking pool. A host call that waits (a kv read from the database) is awaited,
+//! and an attempt that waits sits under a tokio deadline too, as epochs cannot interrupt host calls.
 //!
 //! # Nothing ambient
 //! WASI is linked so that ordinary guests (Rust std, Python, JS) instantiate, but grants nothing: no
@@ -54,6 +54,7 @@ use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -319,11 +320,21 @@ impl Sandbox {
         let long = clock.clone();
         let attempt = async move {
             let _ticking = ticking;
-            let guest = scheduler.run(tenant, clock, async {
-                let instance = pre.instantiate_async(&mut store).await?;
-                instance.call_run(&mut store, &wit_ctx, &input).await
-            });
-            let called = tokio::time::timeout_at(deadline.into(), guest).await;
+            let called = {
+                let guest = scheduler.run(tenant, clock, async {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance.call_run(&mut store, &wit_ctx, &input).await
+                });
+                let mut guest = std::pin::pin!(guest);
+                // The first turn needs no timer: the epoch callback holds guest code to the deadline, and most
+                // steps end in their first turn. Only an attempt that waits (for a turn, a host call, the next
+                // tick) is put under a tokio deadline, which a host call that blocks needs. A timer per step
+                // was a lock of the runtime's timer wheel to take and give back.
+                match std::future::poll_fn(|cx| Poll::Ready(guest.as_mut().poll(cx))).await {
+                    Poll::Ready(done) => Ok(done),
+                    Poll::Pending => tokio::time::timeout_at(deadline.into(), guest).await,
+                }
+            };
             (called, store)
         };
         // Where it runs: here, on the server's worker, as long as its turns end before a tick (a short step,
@@ -331,9 +342,9 @@ impl Sandbox {
         // and the rest of it runs on the guest threads, below the server's priority (see `guests`).
         let mut attempt = Some(Box::pin(attempt));
         let here = std::future::poll_fn(|cx| match attempt.as_mut().map(|a| a.as_mut().poll(cx)) {
-            Some(std::task::Poll::Ready(done)) => std::task::Poll::Ready(Some(done)),
-            Some(std::task::Poll::Pending) if !long.is_long() => std::task::Poll::Pending,
-            _ => std::task::Poll::Ready(None),
+            Some(Poll::Ready(done)) => Poll::Ready(Some(done)),
+            Some(Poll::Pending) if !long.is_long() => Poll::Pending,
+            _ => Poll::Ready(None),
         })
         .await;
         let (called, store) = match (here, attempt.take()) {
