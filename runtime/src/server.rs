@@ -11,7 +11,7 @@ use crate::api::{self, AppState};
 use crate::demo::DemoConfig;
 use crate::process::executor::{Executor, Stores};
 use crate::sandbox::limits::StepLimits;
-use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::sandbox::{Sandbox, SandboxConfig, engine};
 use crate::secrets::Secrets;
 use crate::store::sqlite::SqliteStore;
 use anyhow::Context as _;
@@ -53,13 +53,18 @@ pub async fn run(
         Some(k) if !k.is_empty() => k,
         _ => stored_admin_key(&config.data)?,
     };
-    let store = SqliteStore::open(&config.data.join("alur.db")).await.context("opening the store")?;
     let cache_dir = config.compiled_cache.clone().unwrap_or_else(|| config.data.join("compiled"));
     let mut sandbox_config = SandboxConfig { cache_dir: Some(cache_dir), ..SandboxConfig::default() };
     if let Some(cores) = config.guest_cores {
         sandbox_config.guest_cores = cores;
     }
-    let sandbox = Arc::new(Sandbox::new(sandbox_config, Arc::new(store.clone()))?);
+    // The engine (its pool guards every stack and slot: milliseconds of system calls) is built on another
+    // thread while the store opens, as both stand between a restart and its first answer.
+    let pool = sandbox_config.pool.clone();
+    let engine = tokio::task::spawn_blocking(move || engine::build_engine(&pool));
+    let store = SqliteStore::open(&config.data.join("alur.db")).await.context("opening the store")?;
+    let engine = engine.await.context("building the engine")?.map_err(|e| anyhow::anyhow!("wasmtime: {e:#}"))?;
+    let sandbox = Arc::new(Sandbox::with_engine(engine, sandbox_config, Arc::new(store.clone()))?);
     let shared = Arc::new(store);
     let stores = Stores { instances: shared.clone(), processes: shared.clone(), plugins: shared.clone() };
     let executor = Executor::new(sandbox, stores, StepLimits::default());

@@ -74,8 +74,10 @@ pub fn targets(r: &Value) -> Value {
         let p99 = median(e2e_field(r, "e2e_restate", c, "p99_ms"));
         t.push(target(&format!("end to end c={c}: Alur p99 / Restate p99"), a99 / p99, "<= 0.2", a99 / p99 <= 0.2));
     }
-    let restart = median(cold_field(r, "rust", "listening_to_first_result_ms"));
-    t.push(target("restart -> first result from cache, Rust plugin (ms)", restart, "<= 10", restart <= 10.0));
+    // From the spawn of the restarted process, not from its listening line: a user who restarts a node waits
+    // for both.
+    let restart = median(cold_field(r, "rust", "restart_to_first_result_ms"));
+    t.push(target("restart (spawn) -> first result from cache, Rust plugin (ms)", restart, "<= 10", restart <= 10.0));
     let rss = f(&r["scale"]["many"]["rss_mib"]);
     let tenants = r["scale"]["many"]["tenants"].as_u64().unwrap_or(0);
     t.push(target(&format!("{tenants} tenants: RSS (MiB)"), rss, "<= 512", rss <= 512.0));
@@ -265,8 +267,8 @@ pub fn markdown(r: &Value) -> String {
     let _ = writeln!(
         s,
         "### Cold start (one-step process; fresh data dir, then a restart per plugin)\n\n\
-         | plugin | upload | deploy | first run | upload → first result | restart → listening | listening → first result |\n\
-         | --- | --- | --- | --- | --- | --- | --- |"
+         | plugin | upload | deploy | first run | upload → first result | restart → listening | listening → first result | restart → first result |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for lang in ["rust", "python"] {
         if cold_field(r, lang, "upload_ms").iter().all(|x| x.is_nan()) {
@@ -274,13 +276,14 @@ pub fn markdown(r: &Value) -> String {
         }
         let _ = writeln!(
             s,
-            "| {lang} | {} ms | {} ms | {} ms | {} ms | {} ms | {} ms |",
+            "| {lang} | {} ms | {} ms | {} ms | {} ms | {} ms | {} ms | {} ms |",
             triple(cold_field(r, lang, "upload_ms"), 1),
             triple(cold_field(r, lang, "deploy_ms"), 1),
             triple(cold_field(r, lang, "first_run_ms"), 1),
             triple(cold_field(r, lang, "upload_to_first_result_ms"), 1),
             triple(cold_field(r, lang, "restart_to_listening_ms"), 1),
             triple(cold_field(r, lang, "listening_to_first_result_ms"), 2),
+            triple(cold_field(r, lang, "restart_to_first_result_ms"), 2),
         );
     }
     let breakdown = |field: &str| -> Vec<f64> {
@@ -452,7 +455,7 @@ mod tests {
             } },
             "e2e_alur": e2e(factor),
             "e2e_restate": e2e(1.0),
-            "cold_start": { "runs": [{ "rust": { "listening_to_first_result_ms": 4.0 } }] },
+            "cold_start": { "runs": [{ "rust": { "listening_to_first_result_ms": 4.0, "restart_to_first_result_ms": 9.0 } }] },
             "scale": {
                 "one": { "probe": [{ "p99_ms": 3.0 }] },
                 "many": { "tenants": 10001, "rss_mib": 44.0, "probe": [{ "p99_ms": 4.0 }] },
@@ -478,7 +481,7 @@ mod tests {
         assert!(met(&slow, "step dispatch: Alur / Extism"));
         assert!(!met(&slow, "end to end c=16: Alur / Restate throughput"), "3x is not 10x");
         assert!(!met(&slow, "end to end c=64: Alur p99"), "1/3 is not 1/5");
-        assert!(met(&slow, "restart"));
+        assert!(met(&slow, "restart"), "9 ms from the spawn");
         assert!(met(&slow, "10001 tenants: RSS"));
         assert!(met(&slow, "10001 tenants: one tenant"), "4/3 = 1.33");
         assert!(!met(&slow, "noisy"));

@@ -141,7 +141,8 @@ impl EpochTicker {
         });
         let state = shared.clone();
         let thread = std::thread::Builder::new().name("alur-epoch".into()).spawn(move || {
-            let mut idle_since: Option<Instant> = None;
+            // Parked from the start: a node that has run no guest yet has nothing to tick for.
+            let mut idle_since: Option<Instant> = Instant::now().checked_sub(IDLE_BEFORE_PARKING);
             while !state.stop.load(Ordering::Acquire) {
                 if state.running.load(Ordering::SeqCst) > 0 {
                     idle_since = None;

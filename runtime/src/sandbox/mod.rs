@@ -209,8 +209,15 @@ pub enum SandboxError {
 impl Sandbox {
     /// Builds the engine, the linker and the cache; `kv` backs the guests' key-value state.
     pub fn new(config: SandboxConfig, kv: Arc<dyn KvStore>) -> Result<Self, SandboxError> {
+        let engine = engine::build_engine(&config.pool).map_err(|e| SandboxError::Wasmtime(format!("{e:#}")))?;
+        Self::with_engine(engine, config, kv)
+    }
+
+    /// [`Sandbox::new`] around an engine built by [`engine::build_engine`] from `config.pool`: building it
+    /// takes milliseconds (the pool reserves and guards every slot), so a server builds it while it opens its
+    /// store.
+    pub fn with_engine(engine: Engine, config: SandboxConfig, kv: Arc<dyn KvStore>) -> Result<Self, SandboxError> {
         let wasm_err = |e: wasmtime::Error| SandboxError::Wasmtime(format!("{e:#}"));
-        let engine = engine::build_engine(&config.pool).map_err(wasm_err)?;
         let mut linker: Linker<StepState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_err)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(wasm_err)?;

@@ -109,10 +109,16 @@ impl SqliteStore {
             .await
             .map_err(db)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(format!("migrating {}: {e}", path.display())))?;
-        // Every read connection opened now rather than by the first requests after a restart (~1 ms each).
-        let mut opened = Vec::new();
+        // Every read connection opened now rather than by the first requests after a restart (~1 ms each), all
+        // at once: each opens on its own worker thread.
+        let mut opening = tokio::task::JoinSet::new();
         for _ in 0..READ_CONNECTIONS {
-            opened.push(pool.acquire().await.map_err(db)?);
+            let pool = pool.clone();
+            opening.spawn(async move { pool.acquire().await });
+        }
+        let mut opened = Vec::new();
+        while let Some(connection) = opening.join_next().await {
+            opened.push(connection.map_err(|e| StoreError::Database(e.to_string()))?.map_err(db)?);
         }
         drop(opened);
         let full = matches!(synchronous, SqliteSynchronous::Full);
