@@ -316,14 +316,14 @@ fn main() {
     // calls does.
     const BLOCK: usize = 250;
     for round in 0..rounds {
-        let mut l: [Vec<Duration>; 5] = Default::default();
+        let mut by_path: [Vec<Duration>; 5] = Default::default();
         rt.block_on(async {
             let warm_up: usize = if round == 0 { iterations / 10 } else { 0 };
             for block in 0..(warm_up + iterations).div_ceil(BLOCK) {
                 if block * BLOCK == warm_up {
-                    l.iter_mut().for_each(Vec::clear);
+                    by_path.iter_mut().for_each(Vec::clear);
                 }
-                for (path, latencies) in l.iter_mut().enumerate() {
+                for (path, latencies) in by_path.iter_mut().enumerate() {
                     for _ in 0..BLOCK {
                         let t = Instant::now();
                         match path {
@@ -338,7 +338,7 @@ fn main() {
                 }
             }
         });
-        for (row, latencies) in rows.iter_mut().zip(l) {
+        for (row, latencies) in rows.iter_mut().zip(by_path) {
             row.1.push(stats(latencies));
         }
     }

@@ -11,7 +11,7 @@ use crate::api::{self, AppState};
 use crate::demo::DemoConfig;
 use crate::process::executor::{Executor, Stores};
 use crate::sandbox::limits::StepLimits;
-use crate::sandbox::{Sandbox, SandboxConfig, engine};
+use crate::sandbox::{Sandbox, SandboxConfig, SandboxError, engine};
 use crate::secrets::Secrets;
 use crate::store::sqlite::SqliteStore;
 use anyhow::Context as _;
@@ -63,7 +63,7 @@ pub async fn run(
     let pool = sandbox_config.pool.clone();
     let engine = tokio::task::spawn_blocking(move || engine::build_engine(&pool));
     let store = SqliteStore::open(&config.data.join("alur.db")).await.context("opening the store")?;
-    let engine = engine.await.context("building the engine")?.map_err(|e| anyhow::anyhow!("wasmtime: {e:#}"))?;
+    let engine = engine.await.context("building the engine")?.map_err(SandboxError::from)?;
     let sandbox = Arc::new(Sandbox::with_engine(engine, sandbox_config, Arc::new(store.clone()))?);
     let shared = Arc::new(store);
     let stores = Stores { instances: shared.clone(), processes: shared.clone(), plugins: shared.clone() };

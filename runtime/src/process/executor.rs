@@ -835,18 +835,16 @@ impl Inner {
         }
         let mut config = BTreeMap::clone(&call.config);
         let mut values = Vec::new();
-        {
-            let unavailable = |why: String| ExecutorError::Plugin(LoadError::Link(why));
-            let secrets = self.secrets.get().ok_or_else(|| unavailable("this runtime keeps no secrets".into()))?;
-            for (key, name) in &call.secrets {
-                let value = secrets
-                    .get(tenant, name)
-                    .await
-                    .map_err(|e| unavailable(e.to_string()))?
-                    .ok_or_else(|| unavailable(format!("secret `{name}` is not set")))?;
-                config.insert(key.clone(), value.clone());
-                values.push(value);
-            }
+        let unavailable = |why: String| ExecutorError::Plugin(LoadError::Link(why));
+        let secrets = self.secrets.get().ok_or_else(|| unavailable("this runtime keeps no secrets".into()))?;
+        for (key, name) in &call.secrets {
+            let value = secrets
+                .get(tenant, name)
+                .await
+                .map_err(|e| unavailable(e.to_string()))?
+                .ok_or_else(|| unavailable(format!("secret `{name}` is not set")))?;
+            config.insert(key.clone(), value.clone());
+            values.push(value);
         }
         let redactor = Redactor::new(values.iter().map(String::as_str));
         Ok((Arc::new(config), StepGrants { http: call.http.clone(), redactor }))

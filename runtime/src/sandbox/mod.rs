@@ -206,22 +206,26 @@ pub enum SandboxError {
     Io(#[from] std::io::Error),
 }
 
+impl From<wasmtime::Error> for SandboxError {
+    fn from(e: wasmtime::Error) -> Self {
+        SandboxError::Wasmtime(format!("{e:#}"))
+    }
+}
+
 impl Sandbox {
     /// Builds the engine, the linker and the cache; `kv` backs the guests' key-value state.
     pub fn new(config: SandboxConfig, kv: Arc<dyn KvStore>) -> Result<Self, SandboxError> {
-        let engine = engine::build_engine(&config.pool).map_err(|e| SandboxError::Wasmtime(format!("{e:#}")))?;
-        Self::with_engine(engine, config, kv)
+        Self::with_engine(engine::build_engine(&config.pool)?, config, kv)
     }
 
     /// [`Sandbox::new`] around an engine built by [`engine::build_engine`] from `config.pool`: building it
     /// takes milliseconds (the pool reserves and guards every slot), so a server builds it while it opens its
     /// store.
     pub fn with_engine(engine: Engine, config: SandboxConfig, kv: Arc<dyn KvStore>) -> Result<Self, SandboxError> {
-        let wasm_err = |e: wasmtime::Error| SandboxError::Wasmtime(format!("{e:#}"));
         let mut linker: Linker<StepState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_err)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(wasm_err)?;
-        bindings::add_to_linker::<_, HasSelf<HostView>>(&mut linker, |s| &mut s.host).map_err(wasm_err)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        bindings::add_to_linker::<_, HasSelf<HostView>>(&mut linker, |s| &mut s.host)?;
         let capacity = NonZeroUsize::new(config.prepared_capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
         let cache = ComponentCache::new(engine.clone(), Arc::new(linker), config.cache_dir.as_deref(), capacity)?;
         let ticker = EpochTicker::start(engine.clone())?;

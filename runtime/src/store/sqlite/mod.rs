@@ -613,14 +613,15 @@ impl InstanceStore for SqliteStore {
 
     /// Oldest first.
     async fn unfinished(&self) -> Result<Vec<InstanceRecord>> {
-        // A literal, not a bound status: only then may SQLite use the partial index `instances_running`.
-        let rows =
-            sqlx::query(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE status = 'running' ORDER BY id"))
-                .fetch_all(self.pool())
-                .await
-                .map_err(db)?;
+        let rows = sqlx::query(&unfinished_query()).fetch_all(self.pool()).await.map_err(db)?;
         rows.iter().map(instance_from_row).collect()
     }
+}
+
+/// The unfinished instances, oldest first. The status is a literal, not a bound parameter: only then may SQLite
+/// use the partial index `instances_running`.
+fn unfinished_query() -> String {
+    format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE status = 'running' ORDER BY id")
 }
 
 #[async_trait]
@@ -1021,27 +1022,14 @@ mod tests {
     #[tokio::test]
     async fn resuming_finds_the_unfinished_instances_through_their_partial_index() {
         let store = SqliteStore::open_in_memory().await.unwrap();
-        let plan: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT detail FROM (EXPLAIN QUERY PLAN SELECT {INSTANCE_COLUMNS} FROM instances \
-             WHERE status = 'running' ORDER BY id)"
-        ))
-        .fetch_all(store.pool())
-        .await
-        .unwrap_or_default();
-        let plan = if plan.is_empty() {
-            // Older SQLite cannot select from EXPLAIN: read its rows instead.
-            sqlx::query(&format!(
-                "EXPLAIN QUERY PLAN SELECT {INSTANCE_COLUMNS} FROM instances WHERE status = 'running' ORDER BY id"
-            ))
+        // The rows of EXPLAIN QUERY PLAN are (id, parent, notused, detail).
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", unfinished_query()))
             .fetch_all(store.pool())
             .await
             .unwrap()
             .iter()
             .map(|r| r.get::<String, _>(3))
-            .collect()
-        } else {
-            plan
-        };
+            .collect();
         assert!(plan.iter().any(|d| d.contains("instances_running")), "{plan:?}");
     }
 
